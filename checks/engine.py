@@ -1,0 +1,154 @@
+"""One way through: gather facts -> evaluate checks -> a report dict (rendered by checks.report)."""
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Optional
+
+from checks import facts as F
+from checks.result import FAIL, PASS, REGISTRY, SKIP, WARN, Result  # noqa: F401
+from checks.root import HostRoot
+
+XPUM_CHECKS = {"xpum.api", "xpum.health"}
+
+
+def all_ids():
+    _load_rules()
+    return list(REGISTRY)
+
+
+def _load_rules():
+    import checks.rules  # noqa: F401  (registers the checks)
+
+
+@dataclass
+class Options:
+    root: str = "/"
+    user: Optional[str] = None
+    xpum_url: Optional[str] = None
+    ca_file: Optional[str] = None
+    insecure: bool = False
+    credentials_file: Optional[str] = None
+    python: str = field(default_factory=lambda: sys.executable)
+    only: Optional[list] = None
+    skip: list = field(default_factory=list)
+    timeout: float = 3.0
+    torch_timeout: float = 60.0
+    env: dict = field(default_factory=lambda: dict(os.environ))
+
+
+class UsageError(Exception):
+    """Bad input from the person or their configuration: exit 2, one line."""
+
+
+def selected(opts):
+    ids = all_ids()
+    unknown = [i for i in (opts.only or []) + opts.skip if i not in ids]
+    if unknown:
+        raise UsageError("unknown check id %s (known: %s)" % (", ".join(repr(u) for u in unknown), ", ".join(ids)))
+    chosen = [i for i in ids if (not opts.only or i in opts.only) and i not in opts.skip]
+    if not chosen:
+        raise UsageError("--only/--skip leave no check to run")
+    return chosen
+
+
+def validate(opts):
+    """Everything that is a usage/config error, decided before any slow work starts."""
+    if not os.path.isdir(opts.root):
+        raise UsageError("--root %s: %s" % (opts.root, "not a directory" if os.path.exists(opts.root)
+                                            else "no such directory"))
+    if not os.access(opts.root, os.R_OK | os.X_OK):
+        raise UsageError("--root %s: not readable" % opts.root)
+    if opts.ca_file and not os.path.isfile(opts.ca_file):
+        raise UsageError("--ca-file %s: no such file" % opts.ca_file)
+    if opts.timeout <= 0 or opts.torch_timeout <= 0:
+        raise UsageError("--timeout must be > 0")
+    ids = selected(opts)
+    if "torch.xpu" in ids:
+        py = opts.python
+        if os.sep not in py:
+            import shutil
+            py = shutil.which(py) or py
+        if not (os.path.isfile(py) and os.access(py, os.X_OK)):
+            raise UsageError("--python %s: no such executable" % opts.python)
+    if XPUM_CHECKS & set(ids):
+        from checks import xpum
+        try:
+            xpum.candidate_urls(opts.xpum_url, env=opts.env)
+            xpum.load_credentials(env=opts.env, path=opts.credentials_file)
+        except xpum.XpumError as e:
+            raise UsageError(str(e)) from None
+    return ids
+
+
+def gather(opts, ids):
+    """Read the host once. Slow probes start first and run while sysfs is read."""
+    root = HostRoot(opts.root)
+    torch_probe = xpum_bg = None
+    if "torch.xpu" in ids:
+        from checks.torch_run import TorchProbe
+        torch_probe = TorchProbe(opts.python, opts.torch_timeout)
+    if XPUM_CHECKS & set(ids):
+        from checks import xpum
+        xpum_bg = F.Background(xpum.gather, url=opts.xpum_url, env=opts.env,
+                               credentials_file=opts.credentials_file, ca_file=opts.ca_file,
+                               insecure=opts.insecure, timeout=opts.timeout)
+    facts = {"root": opts.root}
+    facts["platform"] = F.platform_facts(root)
+    facts["platform"]["_root"] = root.base
+    facts["pci"] = F.pci_facts(root)
+    gpus = facts["pci"].get("gpus", [])
+    facts["modules"] = F.module_facts(root)
+    facts["drm"] = F.drm_facts(root, gpus)
+    try:
+        facts["user"] = F.user_facts(root, opts.user)
+    except F.FactError as e:
+        raise UsageError(str(e)) from None
+    facts["firmware"] = F.firmware_facts(root, {g["family"] for g in gpus if g.get("family")})
+    facts["userspace"] = F.userspace_facts(root)
+    facts["services"] = F.service_facts(root, timeout=min(opts.timeout, 2.0)) if "xpum.service" in ids \
+        or XPUM_CHECKS & set(ids) else {"binaries": {}, "units": {}, "containers": None, "systemd": None}
+    facts["xpum"] = xpum_bg.result() if xpum_bg else {}
+    facts["torch"] = torch_probe.result() if torch_probe else {}
+    return facts
+
+
+def evaluate(facts, ids):
+    results = []
+    for cid in ids:
+        fn, title, layer = REGISTRY[cid]
+        try:
+            status, detail, remedy, evidence = fn(facts)
+        except Exception as e:  # a bug in one check must not hide the others
+            status, detail, remedy, evidence = (FAIL, "internal error in check %s: %s: %s" % (
+                cid, type(e).__name__, e), "report this as an xpu-ops bug with the --json output", {})
+        results.append(Result(cid, status, title, detail, remedy, evidence))
+    return results
+
+
+def report(facts, results):
+    summary = {PASS: 0, WARN: 0, FAIL: 0, SKIP: 0}
+    for r in results:
+        summary[r.status] += 1
+    p = facts["platform"]
+    gpus = []
+    for g in facts["pci"].get("gpus", []):
+        nodes = facts["drm"].get(g["bdf"], {}).get("nodes", [])
+        gpus.append({
+            "bdf": g["bdf"], "vendor_id": "0x%04x" % g["vendor_id"], "device_id": "0x%04x" % g["device_id"],
+            "family": g["family"], "name": g["name"], "driver": g["driver"],
+            "card": next((n["node"] for n in nodes if n["kind"] == "card"), None),
+            "render": next((n["node"] for n in nodes if n["kind"] == "render"), None),
+        })
+    env = {k: p.get(k) for k in ("os_id", "os_version", "os_pretty", "kernel", "wsl2", "container")}
+    env.update({"root": facts["root"], "user": facts["user"]["name"]})
+    import socket
+    env["hostname"] = socket.gethostname() if facts["root"] in ("/", "") else None
+    return {"ok": summary[FAIL] == 0, "summary": summary, "environment": env, "gpus": gpus,
+            "checks": [r.as_dict() for r in results]}
+
+
+def run(opts):
+    """Validate, gather, evaluate: the report dict. Raises UsageError for exit 2."""
+    ids = validate(opts)
+    facts = gather(opts, ids)
+    return report(facts, evaluate(facts, ids))

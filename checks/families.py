@@ -1,0 +1,68 @@
+"""The GPU family table (gpu_families.json, one source for checks and roles) and pci.ids names."""
+import json
+import pkgutil
+
+PCI_IDS_PATHS = ("/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids", "/usr/share/pci.ids")
+INTEL = 0x8086
+
+_table = None
+
+
+def table():
+    global _table
+    if _table is None:
+        data = json.loads(pkgutil.get_data("checks", "gpu_families.json").decode())
+        by_id = {}
+        for fam in data["families"]:
+            for dev in fam["device_ids"]:
+                by_id[int(dev, 16)] = fam
+        _table = (data["families"], by_id)
+    return _table
+
+
+def family_of(device_id):
+    """Family dict for an Intel PCI device id, or None when the table does not know it."""
+    return table()[1].get(device_id)
+
+
+def family_by_key(key):
+    for fam in table()[0]:
+        if fam["id"] == key:
+            return fam
+    return None
+
+
+def pci_names(root, device_ids, vendor=INTEL):
+    """Names from the host's pci.ids for the given device ids of one vendor: {id: name}."""
+    want = set(device_ids)
+    if not want:
+        return {}
+    for p in PCI_IDS_PATHS:
+        text = root.read(p, limit=8 << 20)
+        if text:
+            return _scan_pci_ids(text, vendor, want)
+    return {}
+
+
+def _scan_pci_ids(text, vendor, want):
+    out = {}
+    vhex = "%04x" % vendor
+    in_vendor = False
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        if line[0] != "\t":
+            if in_vendor:
+                break
+            in_vendor = line[:4].lower() == vhex
+            continue
+        if in_vendor and not line.startswith("\t\t"):
+            parts = line.strip().split(None, 1)
+            if len(parts) == 2:
+                try:
+                    did = int(parts[0], 16)
+                except ValueError:
+                    continue
+                if did in want:
+                    out[did] = parts[1].strip()
+    return out

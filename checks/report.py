@@ -1,0 +1,69 @@
+"""Render a report dict (the --json shape) as text or JUnit XML. Local and remote verify share these."""
+import xml.etree.ElementTree as ET
+
+LAYERS = (("Host", ("platform", "pci.gpu")),
+          ("Kernel", ("kernel.driver", "firmware", "dri.nodes", "dri.access")),
+          ("User space", ("userspace", "torch.xpu")),
+          ("XPU Manager", ("xpum.service", "xpum.api", "xpum.health")))
+LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
+COLOR = {"pass": "\033[32m", "warn": "\033[33m", "fail": "\033[31;1m", "skip": "\033[2m"}
+RESET = "\033[0m"
+
+
+def _layer_of(cid):
+    for name, ids in LAYERS:
+        if cid in ids:
+            return name
+    return "Other"
+
+
+def render_text(report, color=False, host=None):
+    out = []
+    env = report.get("environment", {})
+    title = "xpu-ops verify: %s" % (host or env.get("hostname") or env.get("root") or "this host")
+    out.append(title)
+    width = max([len(c["id"]) for c in report["checks"]] + [8])
+    current = None
+    for c in sorted(report["checks"], key=lambda c: [n for n, _ in LAYERS].index(_layer_of(c["id"]))
+                    if _layer_of(c["id"]) != "Other" else 99):
+        layer = _layer_of(c["id"])
+        if layer != current:
+            out.append("")
+            out.append(layer)
+            current = layer
+        label = LABEL[c["status"]]
+        if color:
+            label = COLOR[c["status"]] + label + RESET
+        out.append("  %s  %-*s  %s" % (label, width, c["id"], c["detail"] or c["title"]))
+        if c["status"] in ("fail", "warn") and c.get("remedy"):
+            for line in c["remedy"].splitlines():
+                out.append("  %s  %*s  > %s" % (" " * 4, width, "", line))
+    s = report["summary"]
+    verdict = "OK" if report["ok"] else "NOT OK"
+    if color:
+        verdict = (COLOR["pass"] if report["ok"] else COLOR["fail"]) + verdict + RESET
+    out.append("")
+    out.append("%d passed, %d failed, %d warnings, %d skipped: %s" % (s["pass"], s["fail"], s["warn"], s["skip"],
+                                                                    verdict))
+    return "\n".join(out) + "\n"
+
+
+def render_junit(report, host=None):
+    host = host or report.get("environment", {}).get("hostname") or "localhost"
+    s = report["summary"]
+    suite = ET.Element("testsuite", name="xpu-ops verify", tests=str(len(report["checks"])),
+                       failures=str(s["fail"]), errors="0", skipped=str(s["skip"]), hostname=host)
+    for c in report["checks"]:
+        case = ET.SubElement(suite, "testcase", classname="xpu-ops.%s" % host, name=c["id"])
+        if c["status"] == "fail":
+            el = ET.SubElement(case, "failure", message=c["detail"][:500], type="fail")
+            el.text = c.get("remedy") or ""
+        elif c["status"] == "skip":
+            ET.SubElement(case, "skipped", message=c["detail"][:500])
+        else:
+            out = ET.SubElement(case, "system-out")
+            out.text = ("WARNING: %s\nremedy: %s" % (c["detail"], c.get("remedy"))) if c["status"] == "warn" \
+                else c["detail"]
+    suites = ET.Element("testsuites")
+    suites.append(suite)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
