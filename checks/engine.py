@@ -86,7 +86,7 @@ def gather(opts, ids):
     torch_probe = xpum_bg = None
     if "torch.xpu" in ids:
         from checks.torch_run import TorchProbe
-        torch_probe = TorchProbe(opts.python, opts.torch_timeout)
+        torch_probe = TorchProbe(opts.python, opts.torch_timeout, opts.env)
     if XPUM_CHECKS & set(ids):
         from checks import xpum
         xpum_bg = F.Background(xpum.gather, url=opts.xpum_url, env=opts.env,

@@ -10,12 +10,12 @@ MARK = "XPUOPS-PROBE "
 
 
 class TorchProbe:
-    def __init__(self, python, timeout):
+    def __init__(self, python, timeout, env=None):
         self.python = python
         self.timeout = timeout
         self.started = time.monotonic()
         src = pkgutil.get_data("checks", "torch_probe.py").decode()
-        env = dict(os.environ)
+        env = dict(os.environ if env is None else env)
         env.setdefault("PYTHONWARNINGS", "ignore")
         try:
             self.proc = subprocess.Popen(
