@@ -60,3 +60,103 @@ def test(c, hosts=True):
             r = c.run(f"{_q(PY)} -m pytest -q -m hosts", warn=True)
             if r.exited not in (0, 5):  # 5 = no test collected
                 sys.exit(r.exited)
+
+
+@task(help={"runs": "runs per side (interleaved)", "url": "XPU Manager URL the shell sequence curls"})
+def bench(c, runs=9, url=None):
+    """Benchmark local verify against the manual shell sequence and against `import torch`."""
+    cmd = [PY, os.path.join(HERE, "bench", "verify_bench.py"), "--runs", str(runs)]
+    if url:
+        cmd += ["--url", url]
+    c.run(" ".join(_q(a) for a in cmd), pty=False)
+
+
+def _adhoc_inventory(spec, key=None, no_host_key_check=False):
+    """`[user@]host[:port]` (or `localhost`) -> INI inventory text for that one host."""
+    import re
+    m = re.match(r"^(?:(?P<user>[^@]+)@)?(?P<host>\[[^\]]+\]|[^:]+)(?::(?P<port>\d+))?$", spec)
+    if not m:
+        raise SystemExit(f"provision: cannot read host '{spec}' (use NAME, [user@]host[:port] or localhost)")
+    host = m.group("host").strip("[]")
+    hv = {"ansible_host": host}
+    if host in ("localhost", "127.0.0.1") and not m.group("port") and not m.group("user"):
+        hv = {"ansible_connection": "local"}
+    else:
+        if m.group("user"):
+            hv["ansible_user"] = m.group("user")
+        if m.group("port"):
+            hv["ansible_port"] = m.group("port")
+        if key:
+            hv["ansible_ssh_private_key_file"] = os.path.abspath(key)
+        if no_host_key_check:
+            hv["ansible_ssh_common_args"] = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+    return "[adhoc]\n%s %s\n" % (spec.replace(" ", "_"), " ".join(f"{k}={_q(v)}" for k, v in hv.items()))
+
+
+@task(
+    help={
+        "host": "inventory name/pattern (with --inventory), or [user@]host[:port] (ad-hoc), or localhost",
+        "inventory": "inventory file (see inventory.example)",
+        "limit": "further limit the hosts (ansible --limit)",
+        "playbook": "provision (default), site, verify or uninstall",
+        "check": "dry run (ansible --check)",
+        "diff": "show file changes (ansible --diff)",
+        "tags": "only tasks with these tags (comma-separated)",
+        "skip_tags": "skip tasks with these tags",
+        "extra_vars": "KEY=VALUE, JSON or @file; repeatable",
+        "key": "SSH private key for the host(s)",
+        "become": "become root on the host (default: yes)",
+        "become_user": "become this user instead of root",
+        "ask_become_pass": "prompt for the become password",
+        "no_host_key_check": "do not check the SSH host key (throw-away test hosts only)",
+        "verbose": "ansible verbosity (-v); repeatable",
+    },
+    iterable=["extra_vars"],
+    incrementable=["verbose"],
+)
+def provision(c, host=None, inventory=None, limit=None, playbook="provision", check=False, diff=False, tags=None,
+              skip_tags=None, extra_vars=None, key=None, become=True, become_user=None, ask_become_pass=False,
+              no_host_key_check=False, verbose=0):
+    """Provision Intel GPU hosts with Ansible (driver stack, XPU Manager, PyTorch XPU); ends with a per-host summary."""
+    import tempfile
+    if not host and not inventory:
+        raise SystemExit("provision: give --host H or --inventory FILE")
+    args = ["ansible-playbook", os.path.join(HERE, "playbooks", f"{playbook}.yml")]
+    tmp = None
+    if inventory:
+        args += ["-i", inventory]
+        if host:
+            args += ["--limit", host]
+    else:
+        tmp = tempfile.NamedTemporaryFile("w", prefix="xpu-ops-inventory-", suffix=".ini", delete=False)
+        tmp.write(_adhoc_inventory(host, key, no_host_key_check))
+        tmp.close()
+        args += ["-i", tmp.name]
+    if key and inventory:
+        args += ["--private-key", key]
+    if limit:
+        args += ["--limit", limit]
+    for flag, on in (("--check", check), ("--diff", diff), ("--ask-become-pass", ask_become_pass)):
+        if on:
+            args.append(flag)
+    if tags:
+        args += ["--tags", tags]
+    if skip_tags:
+        args += ["--skip-tags", skip_tags]
+    if become_user:
+        args += ["--become-user", become_user]
+    args += ["-e", "xpu_ops_become=%s" % ("true" if become else "false")]
+    for ev in extra_vars or []:
+        args += ["-e", ev]
+    if verbose:
+        args.append("-" + "v" * verbose)
+    env = {"ANSIBLE_CONFIG": os.path.join(HERE, "ansible.cfg"), "ANSIBLE_FORCE_COLOR": os.environ.get(
+        "ANSIBLE_FORCE_COLOR", "1" if sys.stdout.isatty() else "0")}
+    bindir = os.path.dirname(PY)
+    env["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    try:
+        r = c.run(" ".join(_q(a) for a in args), warn=True, pty=False, env=env)
+    finally:
+        if tmp:
+            os.unlink(tmp.name)
+    sys.exit(r.exited)

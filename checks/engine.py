@@ -105,7 +105,7 @@ def gather(opts, ids):
         raise UsageError(str(e)) from None
     facts["firmware"] = F.firmware_facts(root, {g["family"] for g in gpus if g.get("family")})
     facts["userspace"] = F.userspace_facts(root)
-    facts["services"] = F.service_facts(root, timeout=min(opts.timeout, 2.0)) if "xpum.service" in ids \
+    facts["services"] = F.service_facts(root, timeout=min(opts.timeout, 2.0), env=opts.env) if "xpum.service" in ids \
         or XPUM_CHECKS & set(ids) else {"binaries": {}, "units": {}, "containers": None, "systemd": None}
     facts["xpum"] = xpum_bg.result() if xpum_bg else {}
     facts["torch"] = torch_probe.result() if torch_probe else {}

@@ -392,7 +392,7 @@ def userspace_facts(root):
 # ---------------------------------------------------------------- XPU Manager presence
 
 
-def service_facts(root, timeout=2.0):
+def service_facts(root, timeout=2.0, env=None):
     binaries = {b: root.exists(b) for b in ("/usr/bin/xpumd", "/usr/bin/xpumcli", "/usr/bin/xpu-smi",
                                             "/usr/local/bin/xpumd")}
     units = {}
@@ -402,11 +402,13 @@ def service_facts(root, timeout=2.0):
         wants = root.lexists("/etc/systemd/system/multi-user.target.wants/" + unit)
         units[unit] = {"installed": bool(files), "enabled": wants, "active": None}
     systemd = root.is_dir("/run/systemd/system")
-    if root.is_real and systemd and shutil.which("systemctl"):
-        for unit in units:
-            units[unit]["active"] = _run(["systemctl", "is-active", unit], timeout).strip() or None
+    installed = [u for u in units if units[u]["installed"]]
+    if root.is_real and systemd and installed and shutil.which("systemctl"):
+        states = _run(["systemctl", "is-active"] + installed, timeout).split()
+        for unit, state in zip(installed, states):
+            units[unit]["active"] = state
     return {"binaries": binaries, "units": units, "systemd": systemd,
-            "containers": _containers(root, timeout)}
+            "containers": _containers(root, timeout, env if env is not None else os.environ)}
 
 
 def _run(argv, timeout):
@@ -417,24 +419,66 @@ def _run(argv, timeout):
         return ""
 
 
-def _containers(root, timeout):
-    """XPU Manager containers known to a local engine (docker or podman), when one answers."""
+def engine_sockets(env):
+    """Docker-compatible engine API sockets on this host: $DOCKER_HOST (unix://), docker's, podman's."""
+    cands = []
+    dh = env.get("DOCKER_HOST", "")
+    if dh.startswith("unix://"):
+        cands.append(dh[len("unix://"):])
+    cands += ["/var/run/docker.sock", "/run/podman/podman.sock"]
+    xdg = env.get("XDG_RUNTIME_DIR")
+    if xdg:
+        cands.append(xdg + "/podman/podman.sock")
+    seen, out = set(), []
+    for c in cands:
+        if c not in seen and os.path.exists(c):
+            seen.add(c)
+            out.append(c)
+    return out
+
+
+def _engine_containers(sock, timeout):
+    """GET /containers/json?all=1 over the engine's unix socket (Docker API; podman serves it too)."""
+    import http.client
+    import json
+    import socket
+
+    class _Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(sock)
+
+    conn = _Conn("localhost", timeout=timeout)
+    try:
+        conn.request("GET", "/containers/json?all=1")
+        resp = conn.getresponse()
+        if resp.status != 200:
+            return None
+        return json.loads(resp.read())
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def _containers(root, timeout, env):
+    """XPU Manager containers known to a local engine, asked through its API socket (no CLI spawned)."""
     if not root.is_real:
         return None
-    found = []
-    engines = []
-    for engine in ("docker", "podman"):
-        if not shutil.which(engine):
+    found, engines = [], []
+    for sock in engine_sockets(env):
+        rows = _engine_containers(sock, timeout)
+        if rows is None:
             continue
-        out = _run([engine, "ps", "-a", "--format",
-                    "{{.Names}}\t{{.Image}}\t{{.Status}}"], timeout)
-        if not out:
-            continue
-        engines.append(engine)
-        for line in out.splitlines():
-            parts = line.split("\t")
-            if len(parts) == 3 and (XPUM_IMAGE_RE.search(parts[1]) or XPUM_IMAGE_RE.search(parts[0])):
-                found.append({"engine": engine, "name": parts[0], "image": parts[1], "status": parts[2]})
+        engines.append(sock)
+        for c in rows:
+            names = [n.lstrip("/") for n in c.get("Names") or []]
+            image = c.get("Image") or ""
+            if XPUM_IMAGE_RE.search(image) or any(XPUM_IMAGE_RE.search(n) for n in names):
+                found.append({"engine": sock, "name": names[0] if names else c.get("Id", "")[:12],
+                              "image": image, "state": c.get("State"), "status": c.get("Status") or "",
+                              "id": (c.get("Id") or "")[:12]})
     return {"engines": engines, "xpum": found}
 
 

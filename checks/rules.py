@@ -448,18 +448,18 @@ def xpum_service(f):
           "containers": s["containers"], "packages": {k: v for k, v in (f["userspace"]["packages"] or {}).items()
                                                        if k in ("xpumanager", "xpu-smi", "libxpum2")}}
     cont = (s["containers"] or {}).get("xpum") or []
-    running = [c for c in cont if c["status"].lower().startswith("up")]
+    running = [c for c in cont if c.get("state") == "running" or c["status"].lower().startswith("up")]
     if running:
         c = running[0]
         health = "unhealthy" if "unhealthy" in c["status"] else ("healthy" if "healthy" in c["status"] else None)
-        detail = "container %s (%s, %s): %s" % (c["name"], c["image"], c["engine"], c["status"])
+        detail = "container %s (%s): %s" % (c["name"], c["image"], c["status"])
         if health == "unhealthy":
-            return (FAIL, detail, "%s logs --tail 50 %s" % (c["engine"], c["name"]), ev)
+            return (FAIL, detail, "docker logs --tail 50 %s   # or: podman logs" % c["name"], ev)
         return PASS, detail, "", ev
     if cont:
         c = cont[0]
         return (FAIL, "XPU Manager container %s exists but is not running: %s" % (c["name"], c["status"]),
-                "%s start %s && %s logs --tail 50 %s" % (c["engine"], c["name"], c["engine"], c["name"]), ev)
+                "docker start %s && docker logs --tail 50 %s   # or: podman" % (c["name"], c["name"]), ev)
     if not _xpum_installed(s):
         return (WARN, "XPU Manager is not installed (no xpumd, xpu-smi, xpum.service, or XPU Manager container)",
                 XPUM_INSTALL, ev)
