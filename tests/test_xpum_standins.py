@@ -1,4 +1,5 @@
 """The stand-ins behave like upstream XPU Manager (checked with plain httpx, not our client)."""
+
 import json
 import pathlib
 import socket
@@ -44,6 +45,7 @@ def test_version_needs_no_auth_and_tls_is_verifiable():
 def test_upstream_hash_matches_known_vector():
     # pbkdf2-sha512, 10000 iterations, ASCII: same as rest_config.py / xpum_rest_main.py
     import hashlib
+
     assert upstream_hash("pw", "salt") == hashlib.pbkdf2_hmac("sha512", b"pw", b"salt", 10000).hex()
     assert len(upstream_hash("pw", "salt")) == 128
 
@@ -68,7 +70,7 @@ def test_failed_login_sleep_caps_at_2_pow_8():
         for _ in range(10):
             c.get("/healtz", auth=("nobody", "x"))
         assert srv.login_failure_count == 8
-        assert max(srv.login_sleeps) == 2 ** 8 * srv.login_sleep_unit
+        assert max(srv.login_sleeps) == 2**8 * srv.login_sleep_unit
 
 
 def test_disable_auth_and_exporter_modes():
@@ -92,7 +94,7 @@ def test_devices_health_stats_and_errors():
         assert devs[1]["pci_device_id"] == "0xbd5"  # upstream prints hex without zero padding
         assert devs[0]["pci_bdf_address"] == "0000:03:00.0"
         props = c.get("/rest/v1/devices/0").json()
-        assert props["memory_physical_size_byte"] == str(16 * 2 ** 30) and props["device_id"] == 0
+        assert props["memory_physical_size_byte"] == str(16 * 2**30) and props["device_id"] == 0
         health = c.get("/rest/v1/devices/0/health").json()
         assert health["power"]["status"] == "Warning"
         assert health["memory_temperature"]["status"] == "Unknown"
@@ -146,6 +148,7 @@ def test_misbehaviour_knobs():
 
 def test_exporter_2x_metrics():
     from prometheus_client.parser import text_string_to_metric_families
+
     with Xpum2Exporter(gpus=[max_1550(), arc_a770(health={"core_temperature": "Critical"})]) as srv:
         r = httpx.get(srv.url + "/metrics")
         assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -156,11 +159,17 @@ def test_exporter_2x_metrics():
     for fam in fams.values():
         for s in fam.samples:
             assert "pci_bdf" in s.labels, s
-    crit = [s for s in fams["hw_status"].samples
-            if s.labels["pci_bdf"] == "0000:03:00.0" and s.labels["hw_type"] == "gpu" and s.value == 1]
+    crit = [
+        s
+        for s in fams["hw_status"].samples
+        if s.labels["pci_bdf"] == "0000:03:00.0" and s.labels["hw_type"] == "gpu" and s.value == 1
+    ]
     assert [s.labels["hw_state"] for s in crit] == ["critical"]
-    util = {s.labels["pci_bdf"]: s.value for s in fams["hw_gpu_utilization_ratio"].samples
-            if "com_intel_subdevice_id" not in s.labels}
+    util = {
+        s.labels["pci_bdf"]: s.value
+        for s in fams["hw_gpu_utilization_ratio"].samples
+        if "com_intel_subdevice_id" not in s.labels
+    }
     assert util == {"0000:03:00.0": 0.125}  # PVC has per-tile utilization only
     energy = [s for s in fams["hw_energy_joules"].samples if s.name == "hw_energy_joules_total"]
     assert energy

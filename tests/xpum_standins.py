@@ -31,6 +31,7 @@ What the 1.x stand-in copies from upstream ``rest/xpum_rest_main.py`` (branch ma
 
 The 2.x stand-in serves only ``GET /metrics`` (OpenTelemetry names as Prometheus text).
 """
+
 from __future__ import annotations
 
 import base64
@@ -58,13 +59,17 @@ VERSION_1X = {"xpum_version": "1.2.41", "xpum_version_git": "a1b2c3d4", "level_z
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
-FLASK_404 = ("<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n"
-             "<p>The requested URL was not found on the server. If you entered the URL manually please "
-             "check your spelling and try again.</p>\n")
-FLASK_500 = ("<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n"
-             "<h1>Internal Server Error</h1>\n<p>The server encountered an internal error and was unable to "
-             "complete your request. Either the server is overloaded or there is an error in the "
-             "application.</p>\n")
+FLASK_404 = (
+    "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n"
+    "<p>The requested URL was not found on the server. If you entered the URL manually please "
+    "check your spelling and try again.</p>\n"
+)
+FLASK_500 = (
+    "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n"
+    "<h1>Internal Server Error</h1>\n<p>The server encountered an internal error and was unable to "
+    "complete your request. Either the server is overloaded or there is an error in the "
+    "application.</p>\n"
+)
 GARBAGE = b"<html><body>upstream proxy says hello</body></html>\x00\xff not json"
 
 # Counters in 1.x stats carry only "value" (isCounter in upstream statistics.py).
@@ -72,6 +77,7 @@ _COUNTER_STATS = ("XPUM_STATS_ENERGY", "XPUM_STATS_RAS_ERROR_CAT_")
 
 
 # --------------------------------------------------------------------------- GPU descriptions
+
 
 @dataclasses.dataclass
 class Gpu:
@@ -110,7 +116,8 @@ class Gpu:
         if not self.uuid:
             dom, bus, devfn = self.bdf.split(":")
             dev, fn = devfn.split(".")
-            self.uuid = f"00000000-{int(dom, 16):04x}-{int(bus, 16):04x}-{int(dev, 16) * 8 + int(fn):04x}-{self.pci_device_id[2:]}00008086"
+            dom_n, bus_n, devfn_n = int(dom, 16), int(bus, 16), int(dev, 16) * 8 + int(fn)
+            self.uuid = f"00000000-{dom_n:04x}-{bus_n:04x}-{devfn_n:04x}-{self.pci_device_id[2:]}00008086"
         full = {c: "OK" for c in HEALTH_COMPONENTS}
         full.update(self.health)
         self.health = full
@@ -125,10 +132,17 @@ class Gpu:
 
 
 def _single_tile_stats(power, energy_mj, freq, core_temp, mem_used, util, mem_util, mem_temp=None):
-    d = {"XPUM_STATS_POWER": power, "XPUM_STATS_ENERGY": energy_mj, "XPUM_STATS_GPU_FREQUENCY": freq,
-         "XPUM_STATS_GPU_CORE_TEMPERATURE": core_temp, "XPUM_STATS_MEMORY_USED": mem_used,
-         "XPUM_STATS_GPU_UTILIZATION": util, "XPUM_STATS_MEMORY_UTILIZATION": mem_util,
-         "XPUM_STATS_RAS_ERROR_CAT_RESET": 0, "XPUM_STATS_RAS_ERROR_CAT_DRIVER_ERRORS": 0}
+    d = {
+        "XPUM_STATS_POWER": power,
+        "XPUM_STATS_ENERGY": energy_mj,
+        "XPUM_STATS_GPU_FREQUENCY": freq,
+        "XPUM_STATS_GPU_CORE_TEMPERATURE": core_temp,
+        "XPUM_STATS_MEMORY_USED": mem_used,
+        "XPUM_STATS_GPU_UTILIZATION": util,
+        "XPUM_STATS_MEMORY_UTILIZATION": mem_util,
+        "XPUM_STATS_RAS_ERROR_CAT_RESET": 0,
+        "XPUM_STATS_RAS_ERROR_CAT_DRIVER_ERRORS": 0,
+    }
     if mem_temp is not None:
         d["XPUM_STATS_MEMORY_TEMPERATURE"] = mem_temp
     return d
@@ -139,8 +153,9 @@ def arc_a770(bdf: str = "0000:03:00.0", **kw) -> Gpu:
     kw.setdefault("stats", _single_tile_stats(35.5, 1234567, 2400, 45.0, 1 * GIB, 12.5, 6.25))
     kw["health"] = {"memory_temperature": "Unknown", "xe_link_port": "Unknown", **kw.get("health", {})}
     kw.setdefault("firmware", "DG02_1.3267")
-    return Gpu(name="Intel(R) Arc(TM) A770 Graphics", pci_device_id="0x56a0", bdf=bdf,
-               memory_bytes=16 * GIB, **kw)
+    return Gpu(
+        name="Intel(R) Arc(TM) A770 Graphics", pci_device_id="0x56a0", bdf=bdf, memory_bytes=16 * GIB, **kw
+    )
 
 
 def flex_170(bdf: str = "0000:4d:00.0", **kw) -> Gpu:
@@ -148,24 +163,44 @@ def flex_170(bdf: str = "0000:4d:00.0", **kw) -> Gpu:
     kw.setdefault("stats", _single_tile_stats(78.0, 9876543, 2050, 52.0, 2 * GIB, 40.0, 12.5, mem_temp=48.0))
     kw["health"] = {"xe_link_port": "Unknown", **kw.get("health", {})}
     kw.setdefault("firmware", "ATS-M_1.0.3")
-    return Gpu(name="Intel(R) Data Center GPU Flex 170", pci_device_id="0x56c0", bdf=bdf,
-               memory_bytes=16 * GIB, **kw)
+    return Gpu(
+        name="Intel(R) Data Center GPU Flex 170", pci_device_id="0x56c0", bdf=bdf, memory_bytes=16 * GIB, **kw
+    )
 
 
 def max_1550(bdf: str = "0000:29:00.0", **kw) -> Gpu:
     """Data Center GPU Max 1550: two tiles; device level has only POWER and ENERGY (like the
     upstream sample), the rest is per tile. Values are those of the upstream stats sample."""
+
     def tile(power, energy, freq, temp, used, util, mem_temp):
-        return {"XPUM_STATS_POWER": power, "XPUM_STATS_ENERGY": energy, "XPUM_STATS_GPU_FREQUENCY": freq,
-                "XPUM_STATS_GPU_CORE_TEMPERATURE": temp, "XPUM_STATS_MEMORY_USED": used,
-                "XPUM_STATS_MEMORY_BANDWIDTH": 0, "XPUM_STATS_GPU_UTILIZATION": util,
-                "XPUM_STATS_RAS_ERROR_CAT_RESET": 0, "XPUM_STATS_MEMORY_TEMPERATURE": mem_temp}
+        return {
+            "XPUM_STATS_POWER": power,
+            "XPUM_STATS_ENERGY": energy,
+            "XPUM_STATS_GPU_FREQUENCY": freq,
+            "XPUM_STATS_GPU_CORE_TEMPERATURE": temp,
+            "XPUM_STATS_MEMORY_USED": used,
+            "XPUM_STATS_MEMORY_BANDWIDTH": 0,
+            "XPUM_STATS_GPU_UTILIZATION": util,
+            "XPUM_STATS_RAS_ERROR_CAT_RESET": 0,
+            "XPUM_STATS_MEMORY_TEMPERATURE": mem_temp,
+        }
+
     kw.setdefault("stats", {"XPUM_STATS_POWER": 63.26, "XPUM_STATS_ENERGY": 16169744})
-    kw.setdefault("tiles", [tile(24.12, 6159791, 400, 37.0, 8501719040, 100.0, 38.0),
-                            tile(8.78, 2243484, 300, 37.0, 148901888, 0.0, 35.0)])
+    kw.setdefault(
+        "tiles",
+        [
+            tile(24.12, 6159791, 400, 37.0, 8501719040, 100.0, 38.0),
+            tile(8.78, 2243484, 300, 37.0, 148901888, 0.0, 35.0),
+        ],
+    )
     kw.setdefault("firmware", "PVC2_1.23166")
-    return Gpu(name="Intel(R) Data Center GPU Max 1550", pci_device_id="0x0bd5", bdf=bdf,
-               memory_bytes=128 * GIB, **kw)
+    return Gpu(
+        name="Intel(R) Data Center GPU Max 1550",
+        pci_device_id="0x0bd5",
+        bdf=bdf,
+        memory_bytes=128 * GIB,
+        **kw,
+    )
 
 
 PRESETS = {"arc_a770": arc_a770, "flex_170": flex_170, "max_1550": max_1550}
@@ -189,11 +224,14 @@ def tls_material() -> dict:
     with _TLS_LOCK:
         if not _TLS:
             import trustme
+
             d = tempfile.mkdtemp(prefix="xpum-standin-tls-")
             ca = trustme.CA()
             cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
             other = trustme.CA()
-            paths = {k: os.path.join(d, k + ".pem") for k in ("ca_file", "cert_file", "key_file", "other_ca_file")}
+            paths = {
+                k: os.path.join(d, k + ".pem") for k in ("ca_file", "cert_file", "key_file", "other_ca_file")
+            }
             ca.cert_pem.write_to_path(paths["ca_file"])
             cert.cert_chain_pems[0].write_to_path(paths["cert_file"])
             for extra in cert.cert_chain_pems[1:]:
@@ -206,13 +244,18 @@ def tls_material() -> dict:
 
 # --------------------------------------------------------------------------- rest.conf (upstream logic)
 
+
 def upstream_hash(password: str, salt: str) -> str:
     """Exactly upstream's hash (ASCII-encoded password and salt)."""
     return hashlib.pbkdf2_hmac("sha512", password.encode("ASCII"), salt.encode("ASCII"), 10000).hex()
 
 
-def standin_rest_conf(password: str = DEFAULT_PASSWORD, username: str = DEFAULT_USER,
-                      salt: str = DEFAULT_SALT, disable_auth: bool = False) -> str:
+def standin_rest_conf(
+    password: str = DEFAULT_PASSWORD,
+    username: str = DEFAULT_USER,
+    salt: str = DEFAULT_SALT,
+    disable_auth: bool = False,
+) -> str:
     """A rest.conf written here (independently of checks.restconf), for the stand-in's default."""
     text = f"[default]\nusername = {username}\nsalt = {salt}\npassword = {upstream_hash(password, salt)}\n"
     if disable_auth:
@@ -234,6 +277,7 @@ def _read_rest_conf(text: str):
 
 
 # --------------------------------------------------------------------------- HTTP plumbing
+
 
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
@@ -331,8 +375,16 @@ class _Standin(_Background):
     ``force_status`` answer every request with that status (e.g. 500).
     """
 
-    def __init__(self, gpus=None, tls: bool = False, delay: float = 0.0, hang: bool = False,
-                 hang_seconds: float = 30.0, garbage: bool = False, force_status: int | None = None):
+    def __init__(
+        self,
+        gpus=None,
+        tls: bool = False,
+        delay: float = 0.0,
+        hang: bool = False,
+        hang_seconds: float = 30.0,
+        garbage: bool = False,
+        force_status: int | None = None,
+    ):
         self.gpus = list(default_gpus() if gpus is None else gpus)
         self.tls = tls
         self.delay = delay
@@ -361,8 +413,12 @@ class _Standin(_Background):
             self.ca_file, self.other_ca_file = m["ca_file"], m["other_ca_file"]
         self._stopping.clear()
         self._server = _Server(("127.0.0.1", 0), _Handler, self)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=type(self).__name__, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=type(self).__name__,
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -403,6 +459,7 @@ class _Standin(_Background):
 
 # --------------------------------------------------------------------------- 1.x REST
 
+
 def _stats_entries(d: dict) -> list:
     out = []
     for name, value in d.items():
@@ -434,9 +491,18 @@ class Xpum1Rest(_Standin):
     ``login_failure_count`` (upstream's capped counter), ``auth_ok``.
     """
 
-    def __init__(self, gpus=None, tls: bool = True, rest_conf_text: str | None = None,
-                 exporter_no_auth: bool = False, exporter_only: bool = False, fail_login_sleep: bool = True,
-                 login_sleep_unit: float = 0.01, version: dict | None = None, **kw):
+    def __init__(
+        self,
+        gpus=None,
+        tls: bool = True,
+        rest_conf_text: str | None = None,
+        exporter_no_auth: bool = False,
+        exporter_only: bool = False,
+        fail_login_sleep: bool = True,
+        login_sleep_unit: float = 0.01,
+        version: dict | None = None,
+        **kw,
+    ):
         super().__init__(gpus=gpus, tls=tls, **kw)
         self.rest_conf_text = standin_rest_conf() if rest_conf_text is None else rest_conf_text
         self.exporter_no_auth = exporter_no_auth
@@ -476,7 +542,7 @@ class Xpum1Rest(_Standin):
                 return True
             self.failed_logins += 1
             self.login_failure_count = min(8, self.login_failure_count + 1)
-            sleep = 2 ** self.login_failure_count * self.login_sleep_unit
+            sleep = 2**self.login_failure_count * self.login_sleep_unit
             self.login_sleeps.append(sleep)
         if self.fail_login_sleep:
             self._stopping.wait(sleep)
@@ -495,8 +561,12 @@ class Xpum1Rest(_Standin):
         except UnicodeEncodeError:  # upstream encodes the password as ASCII
             h.send(500, FLASK_500, "text/html; charset=utf-8")
             return False
-        h.send(401, "Unauthorized Access", "text/html; charset=utf-8",
-               {"WWW-Authenticate": 'Basic realm="Authentication Required"'})
+        h.send(
+            401,
+            "Unauthorized Access",
+            "text/html; charset=utf-8",
+            {"WWW-Authenticate": 'Basic realm="Authentication Required"'},
+        )
         return False
 
     def route(self, h, method, path):
@@ -549,11 +619,20 @@ class Xpum1Rest(_Standin):
         for i, g in enumerate(self.gpus):
             if g is None:
                 continue
-            out.append({"device_id": i, "device_type": "GPU", "uuid": g.uuid, "device_name": g.name,
-                        "pci_device_id": f"0x{int(g.pci_device_id, 16):x}",  # upstream: no zero padding
-                        "pci_bdf_address": g.bdf, "vendor_name": "Intel(R) Corporation",
-                        "drm_device": g.drm_device, "device_function_type": g.function_type,
-                        "@odata.id": f"/rest/v1/devices/{i}"})
+            out.append(
+                {
+                    "device_id": i,
+                    "device_type": "GPU",
+                    "uuid": g.uuid,
+                    "device_name": g.name,
+                    "pci_device_id": f"0x{int(g.pci_device_id, 16):x}",  # upstream: no zero padding
+                    "pci_bdf_address": g.bdf,
+                    "vendor_name": "Intel(R) Corporation",
+                    "drm_device": g.drm_device,
+                    "device_function_type": g.function_type,
+                    "@odata.id": f"/rest/v1/devices/{i}",
+                }
+            )
         return out
 
     def _properties(self, dev_id: int, g: Gpu) -> dict:
@@ -561,21 +640,44 @@ class Xpum1Rest(_Standin):
         if used is None and g.tiles:
             used = sum(t.get("XPUM_STATS_MEMORY_USED") or 0 for t in g.tiles)
         props = {
-            "device_type": "GPU", "device_name": g.name, "vendor_name": "Intel(R) Corporation",
-            "uuid": g.uuid, "pci_device_id": f"0x{int(g.pci_device_id, 16):x}", "pci_vendor_id": "0x8086",
-            "pci_bdf_address": g.bdf, "drm_device": g.drm_device, "pcie_generation": "4",
-            "pcie_max_link_width": "16", "device_stepping": "A0", "driver_version": g.driver_version,
-            "kernel_version": g.kernel_version, "gfx_firmware_name": "GFX", "gfx_firmware_version": g.firmware,
-            "gfx_firmware_status": "normal", "serial_number": g.serial, "core_clock_rate_mhz": "2400",
+            "device_type": "GPU",
+            "device_name": g.name,
+            "vendor_name": "Intel(R) Corporation",
+            "uuid": g.uuid,
+            "pci_device_id": f"0x{int(g.pci_device_id, 16):x}",
+            "pci_vendor_id": "0x8086",
+            "pci_bdf_address": g.bdf,
+            "drm_device": g.drm_device,
+            "pcie_generation": "4",
+            "pcie_max_link_width": "16",
+            "device_stepping": "A0",
+            "driver_version": g.driver_version,
+            "kernel_version": g.kernel_version,
+            "gfx_firmware_name": "GFX",
+            "gfx_firmware_version": g.firmware,
+            "gfx_firmware_status": "normal",
+            "serial_number": g.serial,
+            "core_clock_rate_mhz": "2400",
             "memory_physical_size_byte": str(g.memory_bytes),
             "memory_free_size_byte": str(g.memory_bytes - int(used or 0)),
-            "max_mem_alloc_size_byte": str(g.memory_bytes // 2), "number_of_memory_channels": "2",
-            "memory_bus_width": "256", "max_hardware_contexts": "65536", "max_command_queue_priority": "0",
-            "number_of_eus": "512", "number_of_tiles": str(g.tile_count), "number_of_slices": "1",
-            "number_of_sub_slices_per_slice": "32", "number_of_eus_per_sub_slice": "16",
-            "number_of_threads_per_eu": "8", "physical_eu_simd_width": "8", "number_of_media_engines": "2",
-            "number_of_media_enhancement_engines": "2", "number_of_xe_link_ports": "0",
-            "max_tx_power_limit": "300", "max_rx_power_limit": "300", "device_id": dev_id,
+            "max_mem_alloc_size_byte": str(g.memory_bytes // 2),
+            "number_of_memory_channels": "2",
+            "memory_bus_width": "256",
+            "max_hardware_contexts": "65536",
+            "max_command_queue_priority": "0",
+            "number_of_eus": "512",
+            "number_of_tiles": str(g.tile_count),
+            "number_of_slices": "1",
+            "number_of_sub_slices_per_slice": "32",
+            "number_of_eus_per_sub_slice": "16",
+            "number_of_threads_per_eu": "8",
+            "physical_eu_simd_width": "8",
+            "number_of_media_engines": "2",
+            "number_of_media_enhancement_engines": "2",
+            "number_of_xe_link_ports": "0",
+            "max_tx_power_limit": "300",
+            "max_rx_power_limit": "300",
+            "device_id": dev_id,
             "health": {"@odata.id": f"/rest/v1/devices/{dev_id}/health"},
             "topology": {"@odata.id": f"/rest/v1/devices/{dev_id}/topology"},
         }
@@ -605,10 +707,16 @@ class Xpum1Rest(_Standin):
             body = copy.deepcopy(g.raw_stats)
             body["device_id"] = dev_id
             return body
-        body: dict = {"begin": "2024-05-06T07:08:09.000Z", "device_id": dev_id,
-                      "device_level": _stats_entries(g.stats), "end": "2024-05-06T07:09:09.000Z"}
+        body: dict = {
+            "begin": "2024-05-06T07:08:09.000Z",
+            "device_id": dev_id,
+            "device_level": _stats_entries(g.stats),
+            "end": "2024-05-06T07:09:09.000Z",
+        }
         if g.tiles:
-            body["tile_level"] = [{"data_list": _stats_entries(t), "tile_id": i} for i, t in enumerate(g.tiles)]
+            body["tile_level"] = [
+                {"data_list": _stats_entries(t), "tile_id": i} for i, t in enumerate(g.tiles)
+            ]
         return body
 
     def metrics_text(self) -> str:
@@ -619,22 +727,26 @@ class Xpum1Rest(_Standin):
             "xpum_memory_used_bytes": ("gauge", "Used GPU memory (in bytes), per GPU tile", []),
             "xpum_engine_ratio": ("gauge", "GPU active time of the elapsed time (in %), per GPU tile", []),
         }
-        for i, g in enumerate(self.gpus):
-            if g is None:
-                continue
-            base = {"dev_file": g.drm_device.rsplit("/", 1)[-1], "dev_name": g.name,
-                    "pci_bdf": g.bdf, "pci_dev": f"0x{int(g.pci_device_id, 16):x}",
-                    "uuid": g.uuid, "vendor": "Intel(R) Corporation"}
+        for g in self._live():
+            base = {
+                "dev_file": g.drm_device.rsplit("/", 1)[-1],
+                "dev_name": g.name,
+                "pci_bdf": g.bdf,
+                "pci_dev": f"0x{int(g.pci_device_id, 16):x}",
+                "uuid": g.uuid,
+                "vendor": "Intel(R) Corporation",
+            }
             if g.metric("POWER") is not None:
                 fams["xpum_power_watts"][2].append((base, g.metric("POWER")))
             scopes = [(None, {})] if not g.tiles else [(t, {"sub_dev": str(t)}) for t in range(len(g.tiles))]
             for tile, extra in scopes:
                 labels = {**base, **extra}
                 for fam, metric, scale, more in (
-                        ("xpum_temperature_celsius", "GPU_CORE_TEMPERATURE", 1, {"location": "gpu"}),
-                        ("xpum_temperature_celsius", "MEMORY_TEMPERATURE", 1, {"location": "mem"}),
-                        ("xpum_memory_used_bytes", "MEMORY_USED", 1, {}),
-                        ("xpum_engine_ratio", "GPU_UTILIZATION", 0.01, {})):
+                    ("xpum_temperature_celsius", "GPU_CORE_TEMPERATURE", 1, {"location": "gpu"}),
+                    ("xpum_temperature_celsius", "MEMORY_TEMPERATURE", 1, {"location": "mem"}),
+                    ("xpum_memory_used_bytes", "MEMORY_USED", 1, {}),
+                    ("xpum_engine_ratio", "GPU_UTILIZATION", 0.01, {}),
+                ):
                     v = g.metric(metric, tile)
                     if v is not None:
                         fams[fam][2].append(({**labels, **more}, v * scale))
@@ -643,6 +755,7 @@ class Xpum1Rest(_Standin):
 
 
 # --------------------------------------------------------------------------- 2.x exporter
+
 
 def prometheus_text(families: dict) -> str:
     """families: name -> (type, help, [(labels, value), ...]); counter names end in _total."""
@@ -654,8 +767,10 @@ def prometheus_text(families: dict) -> str:
         lines.append(f"# HELP {name} {help_}")
         lines.append(f"# TYPE {name} {typ}")
         for labels, value in samples:
-            lab = ",".join('{}="{}"'.format(k, str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n"))
-                           for k, v in labels.items())
+            lab = ",".join(
+                '{}="{}"'.format(k, str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n"))
+                for k, v in labels.items()
+            )
             lines.append(f"{name}{{{lab}}} {float(value)!r}" if lab else f"{name} {float(value)!r}")
     return "\n".join(lines) + "\n"
 
@@ -670,8 +785,11 @@ def _hw_status(g: Gpu) -> dict:
     if g.hw_status is not None:
         return dict(g.hw_status)
     out = {}
-    for hw_type, comps in (("gpu", ("core_temperature", "power")), ("memory", ("memory", "memory_temperature")),
-                           ("frequency", ("frequency",))):
+    for hw_type, comps in (
+        ("gpu", ("core_temperature", "power")),
+        ("memory", ("memory", "memory_temperature")),
+        ("frequency", ("frequency",)),
+    ):
         states = [_STATE_2X[g.health[c]] for c in comps if g.health[c] in _STATE_2X]
         if states:
             out[hw_type] = max(states, key=_WORST.get)
@@ -720,11 +838,21 @@ class Xpum2Exporter(_Standin):
         for g in self._live():
             hw_id = g.uuid
             ident = {"hw_id": hw_id, "hw_name": g.name, "pci_bdf": g.bdf}
-            add("hw_gpu_info", {**ident, "pci_vendor_id": "0x8086", "pci_device_id": g.pci_device_id,
-                                "hw_model": g.name, "hw_serial_number": g.serial,
-                                "hw_firmware_version": f"0:GFX:0:{g.firmware}", "hw_gpu_type": g.gpu_type,
-                                "hw_vendor": "Intel(R) Corporation", "com_intel_subdevice_count": str(len(g.tiles))},
-                1)
+            add(
+                "hw_gpu_info",
+                {
+                    **ident,
+                    "pci_vendor_id": "0x8086",
+                    "pci_device_id": g.pci_device_id,
+                    "hw_model": g.name,
+                    "hw_serial_number": g.serial,
+                    "hw_firmware_version": f"0:GFX:0:{g.firmware}",
+                    "hw_gpu_type": g.gpu_type,
+                    "hw_vendor": "Intel(R) Corporation",
+                    "com_intel_subdevice_count": str(len(g.tiles)),
+                },
+                1,
+            )
             for hw_type, state in _hw_status(g).items():
                 for s in ("ok", "warning", "critical"):
                     add("hw_status", {**ident, "hw_type": hw_type, "hw_state": s}, 1 if s == state else 0)
@@ -737,23 +865,40 @@ class Xpum2Exporter(_Standin):
                 lab = {**ident, **extra}
                 v = g.metric("GPU_CORE_TEMPERATURE", tile)
                 add("hw_temperature_celsius", {**lab, "hw_sensor_location": "gpu"}, v)
-                add("hw_temperature_celsius", {**lab, "hw_sensor_location": "memory"},
-                    g.metric("MEMORY_TEMPERATURE", tile))
-                add("hw_power_watts", {**lab, "hw_sensor_location": "card" if tile is None else "package"},
-                    g.metric("POWER", tile))
+                add(
+                    "hw_temperature_celsius",
+                    {**lab, "hw_sensor_location": "memory"},
+                    g.metric("MEMORY_TEMPERATURE", tile),
+                )
+                add(
+                    "hw_power_watts",
+                    {**lab, "hw_sensor_location": "card" if tile is None else "package"},
+                    g.metric("POWER", tile),
+                )
                 e = g.metric("ENERGY", tile)
-                add("hw_energy_joules_total", {**lab, "hw_sensor_location": "card" if tile is None else "package"},
-                    None if e is None else e / 1000.0)
+                add(
+                    "hw_energy_joules_total",
+                    {**lab, "hw_sensor_location": "card" if tile is None else "package"},
+                    None if e is None else e / 1000.0,
+                )
                 f = g.metric("GPU_FREQUENCY", tile)
-                add("hw_frequency_hertz", {**lab, "hw_frequency_domain": "gpu", "aggregation": "avg"},
-                    None if f is None else f * 1e6)
+                add(
+                    "hw_frequency_hertz",
+                    {**lab, "hw_frequency_domain": "gpu", "aggregation": "avg"},
+                    None if f is None else f * 1e6,
+                )
                 u = g.metric("GPU_UTILIZATION", tile)
-                add("hw_gpu_utilization_ratio", {**lab, "hw_gpu_task": "all"}, None if u is None else u / 100.0)
+                add(
+                    "hw_gpu_utilization_ratio",
+                    {**lab, "hw_gpu_task": "all"},
+                    None if u is None else u / 100.0,
+                )
                 add("hw_memory_usage_bytes", {**lab, "hw_memory_type": "vram"}, g.metric("MEMORY_USED", tile))
         return prometheus_text(fams)
 
 
 # --------------------------------------------------------------------------- sockets for failure tests
+
 
 class SilentListener(_Background):
     """A TCP port that accepts connections and never says anything (bounded).
