@@ -1,0 +1,134 @@
+"""Filters for the xpu-ops roles.
+
+The GPU family table is read from checks/gpu_families.json through the checks
+package (one source for the checks and the roles), and rest.conf is written by
+the project's one generator, checks/restconf.py.  Nothing here copies either.
+"""
+import os
+import re
+import sys
+
+from ansible.errors import AnsibleFilterError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+_RESTCONF_SALT = re.compile(r"^\s*salt\s*=\s*(\S+)\s*$", re.M)
+
+
+def _families():
+    from checks import families  # noqa: PLC0415  (imported on use: the control host's checkout)
+
+    return families
+
+
+def intel_gpu_families(pci_functions):
+    """PCI functions (dicts with vendor/class/device as hex strings) -> list of GPUs with their family.
+
+    Each item: {slot, device, family (id or None), name, driver, dkms, xpum_line, kind}.
+    Only vendor 0x8086 with a display class (0x03xxxx) counts: Intel host bridges,
+    audio and NICs share the vendor id.
+    """
+    fam = _families()
+    out = []
+    for fn in pci_functions or []:
+        try:
+            vendor = int(str(fn.get("vendor", "0")), 16)
+            klass = int(str(fn.get("class", "0")), 16)
+            device = int(str(fn.get("device", "0")), 16)
+        except ValueError as exc:
+            raise AnsibleFilterError("intel_gpu_families: bad PCI id in %r: %s" % (fn, exc))
+        if vendor != 0x8086 or (klass >> 16) != 0x03:
+            continue
+        f = fam.family_of(device)
+        out.append({
+            "slot": fn.get("slot"),
+            "device": "0x%04x" % device,
+            "family": f["id"] if f else None,
+            "name": f["name"] if f else "unknown Intel display device 0x%04x" % device,
+            "driver": f["driver"] if f else None,
+            "dkms": bool(f and f.get("dkms")),
+            "xpum_line": f.get("xpum_line") if f else None,
+            "kind": f.get("kind") if f else None,
+        })
+    return out
+
+
+def intel_gpu_family_ids(_unused=None):
+    """Every family id the table knows (to validate a user's family override)."""
+    return [f["id"] for f in _families().table()[0]]
+
+
+def intel_gpu_family(family_id):
+    """One family's entry by id (dict), or fail naming the known ids."""
+    f = _families().family_by_key(family_id)
+    if f is None:
+        raise AnsibleFilterError("unknown GPU family %r; known: %s" % (family_id, ", ".join(intel_gpu_family_ids())))
+    return f
+
+
+def xpum_rest_conf(password, username="xpumadmin", existing=None):
+    """rest.conf text from checks.restconf.make_rest_conf.
+
+    `existing` is the current rest.conf text (or None): its salt is reused so a
+    re-run with the same password yields the same file (idempotent), while a new
+    file gets a random salt from the generator.
+    """
+    if not password:
+        raise AnsibleFilterError("xpum_rest_conf: an empty password is not accepted")
+    from checks.restconf import make_rest_conf  # noqa: PLC0415
+
+    salt = None
+    if existing:
+        m = _RESTCONF_SALT.search(existing)
+        if m:
+            salt = m.group(1)
+    return make_rest_conf(str(password), username=str(username), salt=salt)
+
+
+def version_major_minor(version):
+    """'2.8.10+xpu' -> '2.8'."""
+    m = re.match(r"^\s*(\d+)\.(\d+)", str(version or ""))
+    if not m:
+        raise AnsibleFilterError("not a version: %r" % (version,))
+    return "%s.%s" % (m.group(1), m.group(2))
+
+
+def intel_gpu_resolve_renames(packages, installed, renames):
+    """Survive package renames (old -> new, e.g. intel-level-zero-gpu -> libze-intel-gpu1).
+
+    Returns {install: [...], remove: [...]}: an old name that is installed while its
+    successor is wanted goes to `remove` (apt would otherwise refuse the file
+    conflict); a wanted old name whose successor is already installed becomes the
+    successor (never downgrade a host that moved on).
+    """
+    installed = set(installed or ())
+    wanted = list(packages or ())
+    install, remove = [], []
+    for name in wanted:
+        new = renames.get(name)
+        install.append(new if new and new in installed else name)
+    for old, new in renames.items():
+        if new in install and old in installed and old not in install:
+            remove.append(old)
+    return {"install": install, "remove": remove}
+
+
+def intel_gpu_pkg_spec(name, versions):
+    """'pkg' -> 'pkg=VERSION' when `versions` pins it."""
+    v = (versions or {}).get(name)
+    return "%s=%s" % (name, v) if v else name
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "intel_gpu_families": intel_gpu_families,
+            "intel_gpu_family_ids": intel_gpu_family_ids,
+            "intel_gpu_family": intel_gpu_family,
+            "xpum_rest_conf": xpum_rest_conf,
+            "version_major_minor": version_major_minor,
+            "intel_gpu_resolve_renames": intel_gpu_resolve_renames,
+            "intel_gpu_pkg_spec": intel_gpu_pkg_spec,
+        }
