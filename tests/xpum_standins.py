@@ -400,6 +400,7 @@ class _Standin(_Background):
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._ssl_ctx = None
+        self._port = None
         self.ca_file: str | None = None
         self.other_ca_file: str | None = None
 
@@ -413,6 +414,7 @@ class _Standin(_Background):
             self.ca_file, self.other_ca_file = m["ca_file"], m["other_ca_file"]
         self._stopping.clear()
         self._server = _Server(("127.0.0.1", 0), _Handler, self)
+        self._port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -432,7 +434,8 @@ class _Standin(_Background):
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        """The listening port (still known after stop())."""
+        return self._port
 
     @property
     def url(self) -> str:
