@@ -27,6 +27,7 @@ Two deliberate differences from what a reader might guess, both as the real syst
 Scenario presets at the bottom (``arc_a_i915`` ... ``rebar_off``) build whole hosts; each returns
 the :class:`HostTree`, whose ``expect`` dict says what the scenario stands for.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -66,6 +67,10 @@ FLAGS_MEM64 = IORESOURCE_MEM_64 | IORESOURCE_SIZEALIGN | IORESOURCE_MEM | 0x04  
 FLAGS_MEM64_PREF = FLAGS_MEM64 | IORESOURCE_PREFETCH | 0x08  # 0x14220c
 FLAGS_ROM = IORESOURCE_SIZEALIGN | IORESOURCE_READONLY | IORESOURCE_PREFETCH | IORESOURCE_MEM  # 0x46200
 FLAGS_IO = IORESOURCE_SIZEALIGN | IORESOURCE_IO | 0x01  # 0x40101
+# bridge windows (resource lines 13-16: I/O, memory, prefetchable memory), pci_read_bridge_*()
+FLAGS_WINDOW_MEM = IORESOURCE_MEM  # 0x200
+FLAGS_WINDOW_PREF64 = IORESOURCE_MEM_64 | IORESOURCE_PREFETCH | IORESOURCE_MEM | 0x01  # 0x102201
+WINDOW_MEM, WINDOW_PREF = 14, 15
 
 ENDPOINT_RESOURCES = 13  # PCI_BRIDGE_RESOURCES: 6 BARs + ROM + 6 SR-IOV BARs
 BRIDGE_RESOURCES = 17  # DEVICE_COUNT_RESOURCE: + 4 bridge windows
@@ -153,7 +158,7 @@ OS_RELEASES = {
         'VERSION_ID="13"\n'
         'VERSION="13 (trixie)"\n'
         "VERSION_CODENAME=trixie\n"
-        'DEBIAN_VERSION_FULL=13.1\n'
+        "DEBIAN_VERSION_FULL=13.1\n"
         "ID=debian\n"
         'HOME_URL="https://www.debian.org/"\n'
         'SUPPORT_URL="https://www.debian.org/support"\n'
@@ -189,27 +194,70 @@ OS_RELEASES = {
         "UBUNTU_CODENAME=jammy\n"
     ),
 }
-DEBIAN_VERSION = {("debian", "12"): "12.8", ("debian", "13"): "13.1",
-                  ("ubuntu", "24.04"): "trixie/sid", ("ubuntu", "22.04"): "bookworm/sid"}
+DEBIAN_VERSION = {
+    ("debian", "12"): "12.8",
+    ("debian", "13"): "13.1",
+    ("ubuntu", "24.04"): "trixie/sid",
+    ("ubuntu", "22.04"): "bookworm/sid",
+}
 
 PROC_VERSION = {
-    "debian": ("Linux version {rel} (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0, "
-               "GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.119-1 (2024-11-22)\n"),
-    "ubuntu": ("Linux version {rel} (buildd@lcy02-amd64-054) (x86_64-linux-gnu-gcc-13 (Ubuntu 13.3.0-6ubuntu2~24.04) "
-               "13.3.0, GNU ld (GNU Binutils for Ubuntu) 2.42) #63-Ubuntu SMP PREEMPT_DYNAMIC "
-               "Tue Apr 15 19:04:15 UTC 2025\n"),
-    "wsl": ("Linux version {rel} (root@f9c826d3017f) (gcc (GCC) 11.2.0, GNU ld (GNU Binutils) 2.37) "
-            "#1 SMP Tue Nov 5 00:21:55 UTC 2024\n"),
+    "debian": (
+        "Linux version {rel} (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0, "
+        "GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.119-1 (2024-11-22)\n"
+    ),
+    "ubuntu": (
+        "Linux version {rel} (buildd@lcy02-amd64-054) "
+        "(x86_64-linux-gnu-gcc-13 (Ubuntu 13.3.0-6ubuntu2~24.04) 13.3.0, "
+        "GNU ld (GNU Binutils for Ubuntu) 2.42) #63-Ubuntu SMP PREEMPT_DYNAMIC "
+        "Tue Apr 15 19:04:15 UTC 2025\n"
+    ),
+    "wsl": (
+        "Linux version {rel} (root@f9c826d3017f) (gcc (GCC) 11.2.0, GNU ld (GNU Binutils) 2.37) "
+        "#1 SMP Tue Nov 5 00:21:55 UTC 2024\n"
+    ),
 }
 
 # Debian's static system groups (base-passwd) that matter here, and the dynamic ones.
 BASE_GROUPS = [
-    ("root", 0), ("daemon", 1), ("bin", 2), ("sys", 3), ("adm", 4), ("tty", 5), ("disk", 6), ("lp", 7),
-    ("mail", 8), ("news", 9), ("uucp", 10), ("man", 12), ("proxy", 13), ("kmem", 15), ("dialout", 20),
-    ("fax", 21), ("voice", 22), ("cdrom", 24), ("floppy", 25), ("tape", 26), ("sudo", 27), ("audio", 29),
-    ("dip", 30), ("www-data", 33), ("backup", 34), ("operator", 37), ("list", 38), ("irc", 39),
-    ("src", 40), ("shadow", 42), ("utmp", 43), ("video", 44), ("sasl", 45), ("plugdev", 46),
-    ("staff", 50), ("games", 60), ("users", 100), ("nogroup", 65534),
+    ("root", 0),
+    ("daemon", 1),
+    ("bin", 2),
+    ("sys", 3),
+    ("adm", 4),
+    ("tty", 5),
+    ("disk", 6),
+    ("lp", 7),
+    ("mail", 8),
+    ("news", 9),
+    ("uucp", 10),
+    ("man", 12),
+    ("proxy", 13),
+    ("kmem", 15),
+    ("dialout", 20),
+    ("fax", 21),
+    ("voice", 22),
+    ("cdrom", 24),
+    ("floppy", 25),
+    ("tape", 26),
+    ("sudo", 27),
+    ("audio", 29),
+    ("dip", 30),
+    ("www-data", 33),
+    ("backup", 34),
+    ("operator", 37),
+    ("list", 38),
+    ("irc", 39),
+    ("src", 40),
+    ("shadow", 42),
+    ("utmp", 43),
+    ("video", 44),
+    ("sasl", 45),
+    ("plugdev", 46),
+    ("staff", 50),
+    ("games", 60),
+    ("users", 100),
+    ("nogroup", 65534),
 ]
 BASE_USERS = [
     ("root", 0, 0, "root", "/root", "/bin/bash"),
@@ -226,17 +274,34 @@ BASE_USERS = [
 
 # Package metadata for dpkg stanzas: name -> (section, source, multi_arch, description)
 PKG_META = {
-    "libze1": ("libs", "level-zero", "same", "Intel(R) Graphics Compute Runtime for oneAPI Level Zero - loader"),
-    "libze-intel-gpu1": ("libs", "intel-compute-runtime", "same",
-                         "Intel(R) Graphics Compute Runtime for oneAPI Level Zero - GPU driver"),
-    "intel-opencl-icd": ("libs", "intel-compute-runtime", "same",
-                         "Intel graphics compute runtime for OpenCL"),
+    "libze1": (
+        "libs",
+        "level-zero",
+        "same",
+        "Intel(R) Graphics Compute Runtime for oneAPI Level Zero - loader",
+    ),
+    "libze-intel-gpu1": (
+        "libs",
+        "intel-compute-runtime",
+        "same",
+        "Intel(R) Graphics Compute Runtime for oneAPI Level Zero - GPU driver",
+    ),
+    "intel-opencl-icd": (
+        "libs",
+        "intel-compute-runtime",
+        "same",
+        "Intel graphics compute runtime for OpenCL",
+    ),
     "libigdgmm12": ("libs", "gmmlib", "same", "Intel Graphics Memory Management Library -- shared library"),
     "clinfo": ("utils", None, None, "Query OpenCL system information"),
     "intel-i915-dkms": ("kernel", None, None, "Out of tree i915 driver."),
     "intel-fw-gpu": ("kernel", None, "foreign", "Firmware package for Intel integrated and discrete GPUs"),
-    "firmware-misc-nonfree": ("non-free-firmware/kernel", "firmware-nonfree", "foreign",
-                              "Binary firmware for various drivers in the Linux kernel"),
+    "firmware-misc-nonfree": (
+        "non-free-firmware/kernel",
+        "firmware-nonfree",
+        "foreign",
+        "Binary firmware for various drivers in the Linux kernel",
+    ),
     "linux-firmware": ("misc", None, "foreign", "Firmware for Linux kernel drivers"),
     "base-files": ("admin", None, None, "Debian base system miscellaneous files"),
     "dpkg": ("admin", None, "foreign", "Debian package management system"),
@@ -347,8 +412,13 @@ class HostTree:
             if dest.is_dir() and not dest.is_symlink():
                 raise FileExistsError(f"{link} is a directory")
             dest.unlink()
-        stored = (kernfs_relpath(target, posixpath.dirname(link)) if relative and link.startswith("/sys/")
-                  else posixpath.relpath(target, posixpath.dirname(link)) if relative else target)
+        stored = (
+            kernfs_relpath(target, posixpath.dirname(link))
+            if relative and link.startswith("/sys/")
+            else posixpath.relpath(target, posixpath.dirname(link))
+            if relative
+            else target
+        )
         os.symlink(stored, dest)
         return dest
 
@@ -368,18 +438,26 @@ class HostTree:
 
     # --- OS, kernel, modules ---------------------------------------------------------------
 
-    def os_release(self, id: str = "debian", version_id: str = "12", pretty: str | None = None,
-                   codename: str | None = None) -> Path:
+    def os_release(
+        self,
+        id: str = "debian",
+        version_id: str = "12",
+        pretty: str | None = None,
+        codename: str | None = None,
+    ) -> Path:
         """/usr/lib/os-release and /etc/os-release -> ../usr/lib/os-release (as base-files ships them),
         plus /etc/debian_version."""
         self.os_id = id
         text = OS_RELEASES.get((id, version_id))
         if text is None or pretty or codename:
             pretty = pretty or f"{id.capitalize()} {version_id}"
-            text = (f'PRETTY_NAME="{pretty}"\n'
-                    f'NAME="{id.capitalize()}"\nVERSION_ID="{version_id}"\n'
-                    + (f"VERSION_CODENAME={codename}\n" if codename else "")
-                    + f"ID={id}\n" + ("" if id == "debian" else "ID_LIKE=debian\n"))
+            text = (
+                f'PRETTY_NAME="{pretty}"\n'
+                f'NAME="{id.capitalize()}"\nVERSION_ID="{version_id}"\n'
+                + (f"VERSION_CODENAME={codename}\n" if codename else "")
+                + f"ID={id}\n"
+                + ("" if id == "debian" else "ID_LIKE=debian\n")
+            )
         out = self.write("/usr/lib/os-release", text)
         self.link("/etc/os-release", "/usr/lib/os-release")
         if (id, version_id) in DEBIAN_VERSION:
@@ -394,17 +472,24 @@ class HostTree:
         if wsl and release == "6.1.0-28-amd64":
             release = "5.15.167.4-microsoft-standard-WSL2"
         self.kernel_release = release
-        flavour = "wsl" if "microsoft" in release else ("ubuntu" if release.endswith("-generic") else "debian")
+        flavour = (
+            "wsl" if "microsoft" in release else ("ubuntu" if release.endswith("-generic") else "debian")
+        )
         self.write("/proc/version", PROC_VERSION[flavour].format(rel=release), 0o444)
         if cmdline is None:
-            cmdline = (f"BOOT_IMAGE=/boot/vmlinuz-{release} root=UUID=5b2c3a1e-7f0e-4c1b-9d3e-2f1a0b9c8d7e ro quiet"
-                       if flavour != "wsl" else "initrd=\\initrd.img WSL_ROOT_INIT=1 panic=-1 nr_cpus=8")
+            cmdline = (
+                f"BOOT_IMAGE=/boot/vmlinuz-{release} root=UUID=5b2c3a1e-7f0e-4c1b-9d3e-2f1a0b9c8d7e ro quiet"
+                if flavour != "wsl"
+                else "initrd=\\initrd.img WSL_ROOT_INIT=1 panic=-1 nr_cpus=8"
+            )
         self.write("/proc/cmdline", cmdline + "\n", 0o444)
         if flavour != "wsl":
             self.mkdir(f"/lib/modules/{release}/kernel/drivers/gpu/drm")
         return self.write("/proc/sys/kernel/osrelease", release + "\n", 0o444)
 
-    def proc_modules(self, names: Iterable[str] | None, taints: Mapping[str, str] | None = None) -> Path | None:
+    def proc_modules(
+        self, names: Iterable[str] | None, taints: Mapping[str, str] | None = None
+    ) -> Path | None:
         """/proc/modules with one 'name size refcnt holders state offset [taint]' line per name
         (None: no /proc/modules at all, as on a kernel built without loadable modules)."""
         p = self.path("/proc/modules")
@@ -414,14 +499,31 @@ class HostTree:
             return None
         taints = dict(taints or {})
         lines = []
-        for i, name in enumerate(names):
-            size = 4096 * (97 + 31 * len(name) + 7 * i)
+        for name in names:
+            # agree with /sys/module/<name> where it exists (refcnt, coresize, taint)
+            sysmod = self.path(f"/sys/module/{name}")
+            size = refcnt = None
+            if (sysmod / "coresize").is_file():
+                size = int((sysmod / "coresize").read_text())
+                refcnt = int((sysmod / "refcnt").read_text())
+                if not taints.get(name) and (sysmod / "taint").is_file():
+                    taints[name] = (sysmod / "taint").read_text().strip()
+            size = size or 4096 * (97 + 31 * len(name))
+            refcnt = 1 if refcnt is None else refcnt
             taint = f" ({taints[name]})" if taints.get(name) else ""
-            lines.append(f"{name} {size} {1 if i else 0} - Live 0x0000000000000000{taint}\n")
+            lines.append(f"{name} {size} {refcnt} - Live 0x0000000000000000{taint}\n")
         return self.write("/proc/modules", "".join(lines), 0o444)
 
-    def module(self, name: str, version: str | None = None, refcnt: int = 1, srcversion: str | None = None,
-               builtin: bool = False, taint: str = "", parameters: Mapping[str, str] | None = None) -> Path:
+    def module(
+        self,
+        name: str,
+        version: str | None = None,
+        refcnt: int = 1,
+        srcversion: str | None = None,
+        builtin: bool = False,
+        taint: str = "",
+        parameters: Mapping[str, str] | None = None,
+    ) -> Path:
         """/sys/module/<name>/: a loaded module (initstate 'live', refcnt, coresize, taint, holders/,
         parameters/, srcversion, optional version) or, builtin=True, what a built-in one shows
         (parameters/ and version only: no initstate, no refcnt)."""
@@ -450,11 +552,14 @@ class HostTree:
         """/lib/modules/<rel>/updates/dkms/<name>.ko[.zst|.xz], where DKMS installs (depmod searches
         updates/ before the kernel's own modules)."""
         suffix = {None: "", "zst": ".zst", "xz": ".xz"}[compress]
-        return self.write(f"/lib/modules/{kernel_release}/updates/dkms/{name}.ko{suffix}",
-                          b"\x7fELF\x02\x01\x01" + b"\0" * 57)
+        return self.write(
+            f"/lib/modules/{kernel_release}/updates/dkms/{name}.ko{suffix}",
+            b"\x7fELF\x02\x01\x01" + b"\0" * 57,
+        )
 
-    def loaded(self, names: Iterable[str], taints: Mapping[str, str] | None = None,
-               builtin: Iterable[str] = ()) -> None:
+    def loaded(
+        self, names: Iterable[str], taints: Mapping[str, str] | None = None, builtin: Iterable[str] = ()
+    ) -> None:
         """Convenience: /sys/module/<name> for each loaded (and built-in) module, and /proc/modules
         listing the loaded ones."""
         names = list(names)
@@ -474,8 +579,13 @@ class HostTree:
         d = f"/sys/bus/pci/drivers/{name}"
         if not self.path(d).is_dir():
             self.mkdir(d)
-            for a, m in (("bind", 0o200), ("unbind", 0o200), ("new_id", 0o200), ("remove_id", 0o200),
-                         ("uevent", 0o200)):
+            for a, m in (
+                ("bind", 0o200),
+                ("unbind", 0o200),
+                ("new_id", 0o200),
+                ("remove_id", 0o200),
+                ("uevent", 0o200),
+            ):
                 self._attr(d, a, "", m)
         if module and not self.path(f"{d}/module").is_symlink():
             if not self.path(f"/sys/module/{module}").is_dir():
@@ -484,12 +594,27 @@ class HostTree:
             self.link(f"/sys/module/{module}/drivers/pci:{name}", d)
         return d
 
-    def pci_device(self, bdf: str, vendor: int = INTEL, device: int = 0x56A0, klass: int = CLASS_VGA,
-                   driver: str | None = None, subsystem_vendor: int | None = None, subsystem_device: int = 0,
-                   revision: int = 0, link: Link | None = None, bars: Sequence[Bar] | Mapping[int, Bar] | None = None,
-                   parent: str | None = None, *, driver_module: str | bool | None = True,
-                   numa_node: int = -1, boot_vga: bool | None = None, irq: int | None = None,
-                   sriov_totalvfs: int | None = None, bus_root: str = "/sys/devices") -> Path:
+    def pci_device(
+        self,
+        bdf: str,
+        vendor: int = INTEL,
+        device: int = 0x56A0,
+        klass: int = CLASS_VGA,
+        driver: str | None = None,
+        subsystem_vendor: int | None = None,
+        subsystem_device: int = 0,
+        revision: int = 0,
+        link: Link | None = None,
+        bars: Sequence[Bar] | Mapping[int, Bar] | None = None,
+        parent: str | None = None,
+        *,
+        driver_module: str | bool | None = True,
+        numa_node: int = -1,
+        boot_vga: bool | None = None,
+        irq: int | None = None,
+        sriov_totalvfs: int | None = None,
+        bus_root: str = "/sys/devices",
+    ) -> Path:
         """A PCI function: real dir <bus_root>/pci<dom>:<bus>/<parents...>/<bdf>, and
         /sys/bus/pci/devices/<bdf> -> ../../../devices/.../<bdf>.
 
@@ -528,7 +653,9 @@ class HostTree:
         self._attr(d, "subsystem_vendor", f"0x{sv:04x}\n")
         self._attr(d, "subsystem_device", f"0x{subsystem_device:04x}\n")
         self._attr(d, "revision", f"0x{revision:02x}\n")
-        self._attr(d, "irq", f"{irq if irq is not None else (16 + len(self.devices) % 16) if enabled else 0}\n")
+        self._attr(
+            d, "irq", f"{irq if irq is not None else (16 + len(self.devices) % 16) if enabled else 0}\n"
+        )
         self._attr(d, "numa_node", f"{numa_node}\n", 0o644)
         self._attr(d, "local_cpulist", "0-15\n")
         self._attr(d, "local_cpus", "ffff\n")
@@ -578,17 +705,37 @@ class HostTree:
             if f and i == 6:
                 self._attr(d, "rom", "", 0o600)
         self._attr(d, "resource", "".join(lines))
-        self._attr(d, "config", self._config_space(vendor, device, klass, revision, sv, subsystem_device,
-                                                   res, is_bridge, enabled, bdf, link is not None), 0o644)
+        self._attr(
+            d,
+            "config",
+            self._config_space(
+                vendor,
+                device,
+                klass,
+                revision,
+                sv,
+                subsystem_device,
+                res,
+                is_bridge,
+                enabled,
+                bdf,
+                link is not None,
+            ),
+            0o644,
+        )
         if is_bridge:
             sec = parse_bdf(bdf)[1] + 1
             self._attr(d, "secondary_bus_number", f"{sec}\n")
             self._attr(d, "subordinate_bus_number", f"{sec}\n")
 
         uevent = [f"DRIVER={driver}"] if driver else []
-        uevent += [f"PCI_CLASS={klass:X}", f"PCI_ID={vendor:04X}:{device:04X}",
-                   f"PCI_SUBSYS_ID={sv:04X}:{subsystem_device:04X}", f"PCI_SLOT_NAME={bdf}",
-                   f"MODALIAS={self._modalias(vendor, device, sv, subsystem_device, klass)}"]
+        uevent += [
+            f"PCI_CLASS={klass:X}",
+            f"PCI_ID={vendor:04X}:{device:04X}",
+            f"PCI_SUBSYS_ID={sv:04X}:{subsystem_device:04X}",
+            f"PCI_SLOT_NAME={bdf}",
+            f"MODALIAS={self._modalias(vendor, device, sv, subsystem_device, klass)}",
+        ]
         self._attr(d, "uevent", "\n".join(uevent) + "\n", 0o644)
 
         self.link(f"/sys/bus/pci/devices/{bdf}", d)
@@ -610,15 +757,17 @@ class HostTree:
 
     @staticmethod
     def _modalias(v: int, d: int, sv: int, sd: int, klass: int) -> str:
-        return (f"pci:v{v:08X}d{d:08X}sv{sv:08X}sd{sd:08X}"
-                f"bc{klass >> 16:02X}sc{(klass >> 8) & 0xFF:02X}i{klass & 0xFF:02X}")
+        return (
+            f"pci:v{v:08X}d{d:08X}sv{sv:08X}sd{sd:08X}"
+            f"bc{klass >> 16:02X}sc{(klass >> 8) & 0xFF:02X}i{klass & 0xFF:02X}"
+        )
 
     @staticmethod
     def _config_space(vendor, device, klass, revision, sv, sd, res, is_bridge, enabled, bdf, pcie) -> bytes:
         cfg = bytearray(4096 if pcie else 256)
 
         def put(off: int, val: int, n: int) -> None:
-            cfg[off:off + n] = val.to_bytes(n, "little")
+            cfg[off : off + n] = val.to_bytes(n, "little")
 
         put(0x00, vendor, 2)
         put(0x02, device, 2)
@@ -650,27 +799,58 @@ class HostTree:
         put(0x34, 0x40, 1)
         return bytes(cfg)
 
-    def host_bridge(self, bdf: str = "0000:00:00.0", vendor: int = INTEL, device: int = 0x4660,
-                    link: Link | None = None, **kw) -> Path:
+    def host_bridge(
+        self,
+        bdf: str = "0000:00:00.0",
+        vendor: int = INTEL,
+        device: int = 0x4660,
+        link: Link | None = None,
+        **kw,
+    ) -> Path:
         """A host bridge (class 0x060000), e.g. Intel's at 0000:00:00.0: vendor 0x8086 and not a GPU."""
         kw.setdefault("revision", 0x02)
         kw.setdefault("driver_module", None)
         return self.pci_device(bdf, vendor=vendor, device=device, klass=CLASS_HOST_BRIDGE, link=link, **kw)
 
-    def pci_bridge(self, bdf: str, vendor: int = INTEL, device: int = 0x460D, parent: str | None = None,
-                   link: Link | None = (16, 16, 32, 16), driver: str | None = "pcieport", **kw) -> Path:
+    def pci_bridge(
+        self,
+        bdf: str,
+        vendor: int = INTEL,
+        device: int = 0x460D,
+        parent: str | None = None,
+        link: Link | None = (16, 16, 32, 16),
+        driver: str | None = "pcieport",
+        **kw,
+    ) -> Path:
         """A PCI-to-PCI bridge (class 0x060400): a root port, or a switch's upstream/downstream port,
         bound to the built-in `pcieport` driver (no module) by default."""
         kw.setdefault("driver_module", None if driver == "pcieport" else True)
-        return self.pci_device(bdf, vendor=vendor, device=device, klass=CLASS_PCI_BRIDGE, link=link,
-                               parent=parent, driver=driver, **kw)
+        return self.pci_device(
+            bdf,
+            vendor=vendor,
+            device=device,
+            klass=CLASS_PCI_BRIDGE,
+            link=link,
+            parent=parent,
+            driver=driver,
+            **kw,
+        )
 
-    def intel_discrete_card(self, root_port: str = "0000:00:01.0", bus: int = 3, gpu_device: int = 0x56A0,
-                            klass: int = CLASS_VGA, driver: str | None = "i915",
-                            switch: tuple[int, int, int] = (0x4FA1, 0x4FA4, 0x4F90),
-                            upstream_link: Link = (16, 16, 16, 16), gpu_bars: Sequence[Bar] | None = None,
-                            subsystem: tuple[int, int] = (INTEL, 0x1020), revision: int = 0x08,
-                            with_audio: bool = True, **gpu_kw) -> str:
+    def intel_discrete_card(
+        self,
+        root_port: str = "0000:00:01.0",
+        bus: int = 3,
+        gpu_device: int = 0x56A0,
+        klass: int = CLASS_VGA,
+        driver: str | None = "i915",
+        switch: tuple[int, int, int] = (0x4FA1, 0x4FA4, 0x4F90),
+        upstream_link: Link = (16, 16, 16, 16),
+        gpu_bars: Sequence[Bar] | None = None,
+        subsystem: tuple[int, int] = (INTEL, 0x1020),
+        revision: int = 0x08,
+        with_audio: bool = True,
+        **gpu_kw,
+    ) -> str:
         """An Intel discrete card as the kernel sees it: the card's own PCIe switch under `root_port`
         (upstream port <bus-2>:00.0, downstream port <bus-1>:01.0, the GPU at <bus>:00.0; the audio
         function behind a second downstream port <bus-1>:04.0 at <bus+1>:00.0).
@@ -682,27 +862,86 @@ class HostTree:
         dom = root_port.split(":")[0]
         up, down, gpu = f"{dom}:{bus - 2:02x}:00.0", f"{dom}:{bus - 1:02x}:01.0", f"{dom}:{bus:02x}:00.0"
         up_id, down_id, audio_id = switch
-        self.pci_bridge(up, device=up_id, parent=root_port, link=tuple(upstream_link), revision=0x01)
-        self.pci_bridge(down, device=down_id, parent=up, link=(2.5, 1, 2.5, 1), revision=0x01)
         if gpu_bars is None:
-            gpu_bars = {0: bar(0xFB000000, 16 * MiB, FLAGS_MEM64), 2: bar(0x6000000000, 16 * GiB),
-                        6: bar(0xFC000000, 2 * MiB, FLAGS_ROM)}
-        self.pci_device(gpu, vendor=INTEL, device=gpu_device, klass=klass, driver=driver,
-                        subsystem_vendor=subsystem[0], subsystem_device=subsystem[1], revision=revision,
-                        link=(2.5, 1, 2.5, 1), bars=gpu_bars, parent=down, **gpu_kw)
+            gpu_bars = {
+                0: bar(0xFB000000, 16 * MiB, FLAGS_MEM64),
+                2: bar(0x6000000000, 16 * GiB),
+                6: bar(0xFC000000, 2 * MiB, FLAGS_ROM),
+            }
+        gb = dict(gpu_bars) if isinstance(gpu_bars, Mapping) else dict(enumerate(gpu_bars))
+        mem = [r for i, r in gb.items() if r[2] and not r[2] & IORESOURCE_PREFETCH or i == 6 and r[2]]
+        pref = [r for i, r in gb.items() if r[2] & IORESOURCE_PREFETCH and i != 6]
+        down_win: dict[int, Bar] = {}
+        if mem:
+            down_win[WINDOW_MEM] = (
+                min(r[0] for r in mem),
+                max(r[1] for r in mem) | 0xFFFFF,
+                FLAGS_WINDOW_MEM,
+            )
+        if pref:
+            down_win[WINDOW_PREF] = (
+                min(r[0] for r in pref),
+                max(r[1] for r in pref) | 0xFFFFF,
+                FLAGS_WINDOW_PREF64,
+            )
+        up_res = dict(down_win)
+        up_res[0] = bar(0x6400000000 if gb.get(2, (0,))[0] < 0x6400000000 else 0x4000000000, 8 * MiB)
+        if with_audio and WINDOW_MEM in up_res:  # the audio function's 16 KiB sits above the GPU's MMIO
+            s0, e0, f0 = up_res[WINDOW_MEM]
+            up_res[WINDOW_MEM] = (s0, e0 + MiB, f0)
+        self.pci_bridge(
+            up, device=up_id, parent=root_port, link=tuple(upstream_link), revision=0x01, bars=up_res
+        )
+        self.pci_bridge(down, device=down_id, parent=up, link=(2.5, 1, 2.5, 1), revision=0x01, bars=down_win)
+        self.pci_device(
+            gpu,
+            vendor=INTEL,
+            device=gpu_device,
+            klass=klass,
+            driver=driver,
+            subsystem_vendor=subsystem[0],
+            subsystem_device=subsystem[1],
+            revision=revision,
+            link=(2.5, 1, 2.5, 1),
+            bars=gpu_bars,
+            parent=down,
+            **gpu_kw,
+        )
         if with_audio:
             adown, audio = f"{dom}:{bus - 1:02x}:04.0", f"{dom}:{bus + 1:02x}:00.0"
-            self.pci_bridge(adown, device=down_id, parent=up, link=(2.5, 1, 2.5, 1), revision=0x01)
-            self.pci_device(audio, vendor=INTEL, device=audio_id, klass=CLASS_AUDIO_HDA,
-                            driver="snd_hda_intel", subsystem_vendor=subsystem[0],
-                            subsystem_device=subsystem[1], link=(2.5, 1, 2.5, 1),
-                            bars={0: bar(0xFC200000, 16 * KiB, FLAGS_MEM64)}, parent=adown)
+            astart = (up_res[WINDOW_MEM][1] + 1 - MiB) if WINDOW_MEM in up_res else 0xFC200000
+            self.pci_bridge(
+                adown,
+                device=down_id,
+                parent=up,
+                link=(2.5, 1, 2.5, 1),
+                revision=0x01,
+                bars={WINDOW_MEM: (astart, astart + MiB - 1, FLAGS_WINDOW_MEM)},
+            )
+            self.pci_device(
+                audio,
+                vendor=INTEL,
+                device=audio_id,
+                klass=CLASS_AUDIO_HDA,
+                driver="snd_hda_intel",
+                subsystem_vendor=subsystem[0],
+                subsystem_device=subsystem[1],
+                link=(2.5, 1, 2.5, 1),
+                bars={0: bar(astart, 16 * KiB, FLAGS_MEM64)},
+                parent=adown,
+            )
         return gpu
 
     # --- DRM ---------------------------------------------------------------------------------
 
-    def drm(self, bdf: str, card_index: int = 0, driver: str | None = None, render: bool = True,
-            connectors: Sequence[str] = ()) -> Path:
+    def drm(
+        self,
+        bdf: str,
+        card_index: int = 0,
+        driver: str | None = None,
+        render: bool = True,
+        connectors: Sequence[str] = (),
+    ) -> Path:
         """DRM minors of a bound device: real dirs <pci dev>/drm/cardN and renderD(128+N) (dev
         '226:N', uevent MAJOR/MINOR/DEVNAME=dri/cardN/DEVTYPE=drm_minor, device -> ../../../<bdf>,
         subsystem -> class/drm), /sys/class/drm/cardN -> ../../devices/.../drm/cardN,
@@ -724,8 +963,12 @@ class HostTree:
             m = f"{d}/drm/{name}"
             self.mkdir(m)
             self._attr(m, "dev", f"{DRM_MAJOR}:{minor}\n")
-            self._attr(m, "uevent", f"MAJOR={DRM_MAJOR}\nMINOR={minor}\nDEVNAME=dri/{name}\nDEVTYPE=drm_minor\n",
-                       0o644)
+            self._attr(
+                m,
+                "uevent",
+                f"MAJOR={DRM_MAJOR}\nMINOR={minor}\nDEVNAME=dri/{name}\nDEVTYPE=drm_minor\n",
+                0o644,
+            )
             self.mkdir(f"{m}/power")
             self._attr(f"{m}/power", "control", "auto\n", 0o644)
             self.link(f"{m}/device", d)
@@ -753,9 +996,18 @@ class HostTree:
                     return int(f[2])
         raise KeyError(f"group {name!r} not in {p} (call users() first)")
 
-    def dev_dri(self, card_index: int = 0, mode: int = 0o660, group: str = "video", render_group: str = "render",
-                with_render: bool = True, by_path: bool = True, wrong_rdev: bool = False,
-                bdf: str | None = None, render_mode: int | None = None) -> Path:
+    def dev_dri(
+        self,
+        card_index: int = 0,
+        mode: int = 0o660,
+        group: str = "video",
+        render_group: str = "render",
+        with_render: bool = True,
+        by_path: bool = True,
+        wrong_rdev: bool = False,
+        bdf: str | None = None,
+        render_mode: int | None = None,
+    ) -> Path:
         """Real character devices /dev/dri/cardN (226:N, root:video) and renderD(128+N) (226:128+N,
         root:render), mode 0660 as udev makes them on Debian, gids from the tree's /etc/group;
         /dev/dri/by-path/pci-<bdf>-card and -render -> ../cardN / ../renderDM.
@@ -769,8 +1021,14 @@ class HostTree:
         self.chardev(f"/dev/dri/{card}", DRM_MAJOR, card_index, mode, 0, self.group_gid(group))
         if with_render:
             minor = card_index if wrong_rdev else 128 + card_index
-            self.chardev(f"/dev/dri/{render}", DRM_MAJOR, minor, mode if render_mode is None else render_mode,
-                         0, self.group_gid(render_group))
+            self.chardev(
+                f"/dev/dri/{render}",
+                DRM_MAJOR,
+                minor,
+                mode if render_mode is None else render_mode,
+                0,
+                self.group_gid(render_group),
+            )
         if by_path:
             bdf = bdf or self.cards.get(card_index)
             if bdf is None:
@@ -782,8 +1040,13 @@ class HostTree:
 
     # --- users, packages, files ---------------------------------------------------------------
 
-    def users(self, accounts: Mapping[str, Sequence[str]] | None = None, render_gid: int = 105,
-              video_gid: int = 44, first_uid: int = 1000) -> Path:
+    def users(
+        self,
+        accounts: Mapping[str, Sequence[str]] | None = None,
+        render_gid: int = 105,
+        video_gid: int = 44,
+        first_uid: int = 1000,
+    ) -> Path:
         """/etc/passwd and /etc/group as on Debian: base-passwd's static groups (video 44), `render`
         a dynamic system group (`render_gid`: Debian 12 about 105, Ubuntu 24.04 992), and for each
         account (default {'alice': ['video', 'render']}) uid/gid from 1000 with its own group and the
@@ -839,8 +1102,10 @@ class HostTree:
         if base:
             bf = "13ubuntu10.3" if self.os_id == "ubuntu" else "12.4+deb12u8"
             pkgs["base-files"] = {"version": bf, "essential": "yes"}
-            pkgs["dpkg"] = {"version": "1.22.6ubuntu6.1" if self.os_id == "ubuntu" else "1.21.22",
-                            "essential": "yes"}
+            pkgs["dpkg"] = {
+                "version": "1.22.6ubuntu6.1" if self.os_id == "ubuntu" else "1.21.22",
+                "essential": "yes",
+            }
         for name, v in packages.items():
             pkgs[name] = {"version": v} if isinstance(v, str) else v
         stanzas = []
@@ -850,11 +1115,14 @@ class HostTree:
             lines = [f"Package: {name}"]
             if info.get("essential"):
                 lines.append("Essential: yes")
-            lines += [f"Status: {info.get('status', 'install ok installed')}",
-                      "Priority: optional", f"Section: {section}",
-                      f"Installed-Size: {64 + 17 * len(name)}",
-                      "Maintainer: Debian Maintainers <maintainers@example.org>",
-                      f"Architecture: {arch}"]
+            lines += [
+                f"Status: {info.get('status', 'install ok installed')}",
+                "Priority: optional",
+                f"Section: {section}",
+                f"Installed-Size: {64 + 17 * len(name)}",
+                "Maintainer: Debian Maintainers <maintainers@example.org>",
+                f"Architecture: {arch}",
+            ]
             if multi:
                 lines.append(f"Multi-Arch: {multi}")
             src = info.get("source", source)
@@ -864,15 +1132,26 @@ class HostTree:
             if info.get("depends"):
                 lines.append(f"Depends: {info['depends']}")
             if name == "base-files":
-                lines += ["Conffiles:", " /etc/debian_version 2e4f5a1b0c3d9e8f7a6b5c4d3e2f1a0b",
-                          " /etc/issue 3f6e6c0d9a8b7c6d5e4f3a2b1c0d9e8f"]
-            lines += [f"Description: {desc}", f" This is the {name} package.", " .",
-                      " Second paragraph of the long description."]
+                lines += [
+                    "Conffiles:",
+                    " /etc/debian_version 2e4f5a1b0c3d9e8f7a6b5c4d3e2f1a0b",
+                    " /etc/issue 3f6e6c0d9a8b7c6d5e4f3a2b1c0d9e8f",
+                ]
+            lines += [
+                f"Description: {desc}",
+                f" This is the {name} package.",
+                " .",
+                " Second paragraph of the long description.",
+            ]
             stanzas.append("\n".join(lines) + "\n")
         return self.write("/var/lib/dpkg/status", "\n".join(stanzas) + "\n")
 
-    def opencl_icd(self, name: str = "intel.icd",
-                   lib: str = "/usr/lib/x86_64-linux-gnu/intel-opencl/libigdrcl.so", with_lib: bool = True) -> Path:
+    def opencl_icd(
+        self,
+        name: str = "intel.icd",
+        lib: str = "/usr/lib/x86_64-linux-gnu/intel-opencl/libigdrcl.so",
+        with_lib: bool = True,
+    ) -> Path:
         """/etc/OpenCL/vendors/<name> holding the library path (Debian's intel-opencl-icd writes the
         full path); with_lib also installs a stub of that library when the path is absolute."""
         if with_lib and lib.startswith("/"):
@@ -889,18 +1168,28 @@ class HostTree:
         """An executable stub (mode 0755), e.g. /usr/bin/xpumd."""
         return self.write(path, content, 0o755)
 
-    def systemd_unit(self, name: str, enabled: bool = True, content: str | None = None,
-                     wanted_by: str = "multi-user.target", unit_dir: str = "/lib/systemd/system",
-                     relative: bool = False) -> Path:
+    def systemd_unit(
+        self,
+        name: str,
+        enabled: bool = True,
+        content: str | None = None,
+        wanted_by: str = "multi-user.target",
+        unit_dir: str = "/lib/systemd/system",
+        relative: bool = False,
+    ) -> Path:
         """<unit_dir>/<name>, and when enabled /etc/systemd/system/<wanted_by>.wants/<name> -> the
         unit. systemctl writes that link ABSOLUTE ('/lib/systemd/system/<name>'); so does this unless
         relative=True. Do not follow it from a check running under --root."""
         if content is None:
-            content = (f"[Unit]\nDescription={name}\n\n[Service]\nExecStart=/usr/bin/{name.split('.')[0]}\n\n"
-                       f"[Install]\nWantedBy={wanted_by}\n")
+            content = (
+                f"[Unit]\nDescription={name}\n\n[Service]\nExecStart=/usr/bin/{name.split('.')[0]}\n\n"
+                f"[Install]\nWantedBy={wanted_by}\n"
+            )
         unit = self.write(f"{unit_dir}/{name}", content)
         if enabled:
-            self.link(f"/etc/systemd/system/{wanted_by}.wants/{name}", f"{unit_dir}/{name}", relative=relative)
+            self.link(
+                f"/etc/systemd/system/{wanted_by}.wants/{name}", f"{unit_dir}/{name}", relative=relative
+            )
         return unit
 
     def pci_ids(self, text: str | None = None) -> Path:
@@ -918,19 +1207,26 @@ class HostTree:
                 out.append(f"2025-05-06T09:14:{i % 60:02d}.{i:06d}+00:00 {host} kernel: {line}")
         return self.write("/var/log/kern.log", "\n".join(out) + "\n", 0o640)
 
+    kmsg = kern_log  # the kernel ring buffer is not a file; its lines land in kern.log
+
     def container(self, kind: str = "docker") -> Path:
         """Mark the tree as a container's root: /.dockerenv (docker) or /run/.containerenv (podman)."""
         self.write("/proc/1/cgroup", "0::/\n", 0o444)
         if kind == "docker":
             return self.write("/.dockerenv", "", 0o755)
         if kind == "podman":
-            return self.write("/run/.containerenv", 'engine="podman-4.9.3"\nname="xpu-ops-test"\n'
-                              'id="3b0f5e6a1c2d"\nimage="docker.io/library/debian:12"\n'
-                              'imageid="1a2b3c4d5e6f"\nrootless=0\n', 0o644)
+            return self.write(
+                "/run/.containerenv",
+                'engine="podman-4.9.3"\nname="xpu-ops-test"\n'
+                'id="3b0f5e6a1c2d"\nimage="docker.io/library/debian:12"\n'
+                'imageid="1a2b3c4d5e6f"\nrootless=0\n',
+                0o644,
+            )
         raise ValueError(f"kind: docker or podman, not {kind!r}")
 
-    def wsl2(self, release: str = "5.15.167.4-microsoft-standard-WSL2", dxg_minor: int = 125,
-             vpci_gpu: bool = True) -> Path:
+    def wsl2(
+        self, release: str = "5.15.167.4-microsoft-standard-WSL2", dxg_minor: int = 125, vpci_gpu: bool = True
+    ) -> Path:
         """A WSL2 guest: osrelease '...-microsoft-standard-WSL2', /dev/dxg a real char device 10:<minor>
         (0666, the misc device dxgkrnl registers: /sys/devices/virtual/misc/dxg), the host's user-mode
         libraries in /usr/lib/wsl/lib. No /dev/dri, no /sys/class/drm, no i915/xe.
@@ -947,9 +1243,16 @@ class HostTree:
         for lib in ("libdxcore.so", "libd3d12.so", "libd3d12core.so"):
             self.shared_lib(f"/usr/lib/wsl/lib/{lib}")
         if vpci_gpu:
-            self.pci_device("5582:00:00.0", vendor=MICROSOFT, device=0x008E, klass=CLASS_3D, subsystem_vendor=0,
-                            link=None, bus_root="/sys/devices/LNXSYSTM:00/LNXSYBUS:00/ACPI0004:00/VMBUS:00/"
-                            "5582a1f4-7d0e-4b32-9a61-2c1d0e3f4a5b")
+            self.pci_device(
+                "5582:00:00.0",
+                vendor=MICROSOFT,
+                device=0x008E,
+                klass=CLASS_3D,
+                subsystem_vendor=0,
+                link=None,
+                bus_root="/sys/devices/LNXSYSTM:00/LNXSYBUS:00/ACPI0004:00/VMBUS:00/"
+                "5582a1f4-7d0e-4b32-9a61-2c1d0e3f4a5b",
+            )
         return self.chardev("/dev/dxg", MISC_MAJOR, dxg_minor, 0o666, 0, 0)
 
     # --- bad input -----------------------------------------------------------------------------
@@ -968,9 +1271,16 @@ class HostTree:
         d = self.devices[bdf]
         target = f"/sys/bus/pci/drivers/{name}"
         remove(self.path(target))
-        self._attr(d, "uevent", "".join(line + "\n" for line in
-                                        self.path(f"{d}/uevent").read_text().splitlines()
-                                        if not line.startswith("DRIVER=")), 0o644)
+        self._attr(
+            d,
+            "uevent",
+            "".join(
+                line + "\n"
+                for line in self.path(f"{d}/uevent").read_text().splitlines()
+                if not line.startswith("DRIVER=")
+            ),
+            0o644,
+        )
         return self.link(f"{d}/driver", target)
 
 
@@ -997,14 +1307,40 @@ FW_MAX = ["i915/pvc_guc_70.bin"]
 FW_FLEX = ["i915/dg2_guc_70.bin", "i915/dg2_huc_gsc.bin"]
 FW_ADL = ["i915/adlp_guc_70.bin", "i915/tgl_huc.bin", "i915/adlp_dmc_ver2_16.bin"]
 
-I915_STACK = ["i915", "drm_buddy", "ttm", "i2c_algo_bit", "drm_display_helper", "cec", "drm_kms_helper",
-              "video", "drm"]
-XE_STACK = ["xe", "drm_gpuvm", "drm_exec", "gpu_sched", "drm_buddy", "ttm", "i2c_algo_bit",
-            "drm_display_helper", "cec", "drm_kms_helper", "video", "drm"]
+I915_STACK = [
+    "i915",
+    "drm_buddy",
+    "ttm",
+    "i2c_algo_bit",
+    "drm_display_helper",
+    "cec",
+    "drm_kms_helper",
+    "video",
+    "drm",
+]
+XE_STACK = [
+    "xe",
+    "drm_gpuvm",
+    "drm_exec",
+    "gpu_sched",
+    "drm_buddy",
+    "ttm",
+    "i2c_algo_bit",
+    "drm_display_helper",
+    "cec",
+    "drm_kms_helper",
+    "video",
+    "drm",
+]
 
 
-def _base(root: Path | str, os_id: str, kernel_release: str, render_gid: int | None = None,
-          accounts: Mapping[str, Sequence[str]] | None = None) -> HostTree:
+def _base(
+    root: Path | str,
+    os_id: str,
+    kernel_release: str,
+    render_gid: int | None = None,
+    accounts: Mapping[str, Sequence[str]] | None = None,
+) -> HostTree:
     t = HostTree(root)
     version = "24.04" if os_id == "ubuntu" else "12"
     t.os_release(os_id, version)
@@ -1033,8 +1369,13 @@ def _intel_desktop(t: HostTree) -> None:
     t.pci_bridge("0000:00:01.0", device=0x460D, link=(16, 16, 32, 16), revision=0x02)
 
 
-def arc_a_i915(root: Path | str, *, upstream_link: Link = (16, 16, 16, 16), root_port_link: Link = (16, 16, 32, 16),
-               bar2: Bar | None = None) -> HostTree:
+def arc_a_i915(
+    root: Path | str,
+    *,
+    upstream_link: Link = (16, 16, 16, 16),
+    root_port_link: Link = (16, 16, 32, 16),
+    bar2: Bar | None = None,
+) -> HostTree:
     """Arc A770 16GB (8086:56a0, subsystem 8086:1020, rev 08) on i915, Ubuntu 24.04, kernel
     6.8.0-60-generic, in an Alder Lake desktop: host bridge 0000:00:00.0 (8086:4660), root port
     0000:00:01.0 (8086:460d, Gen5 x16, running 16.0 GT/s x16) -> card switch upstream 0000:01:00.0
@@ -1046,16 +1387,28 @@ def arc_a_i915(root: Path | str, *, upstream_link: Link = (16, 16, 16, 16), root
     t = _base(root, "ubuntu", "6.8.0-60-generic")
     t.host_bridge("0000:00:00.0", device=0x4660)
     t.pci_bridge("0000:00:01.0", device=0x460D, link=tuple(root_port_link), revision=0x02)
-    bars = {0: bar(0xFB000000, 16 * MiB, FLAGS_MEM64), 2: bar2 or bar(0x6000000000, 16 * GiB),
-            6: bar(0xFC000000, 2 * MiB, FLAGS_ROM)}
-    gpu = t.intel_discrete_card("0000:00:01.0", 3, 0x56A0, driver="i915", upstream_link=upstream_link,
-                                gpu_bars=bars)
+    bars = {
+        0: bar(0xFB000000, 16 * MiB, FLAGS_MEM64),
+        2: bar2 or bar(0x6000000000, 16 * GiB),
+        6: bar(0xFC000000, 2 * MiB, FLAGS_ROM),
+    }
+    gpu = t.intel_discrete_card(
+        "0000:00:01.0", 3, 0x56A0, driver="i915", upstream_link=upstream_link, gpu_bars=bars
+    )
     _gpu_nodes(t, gpu, 0, "i915")
     t.loaded(I915_STACK + ["snd_hda_intel"])
     t.firmware(FW_ARC_A, compress="zst")
     _userspace(t, UBUNTU_2404_COMPUTE)
-    t.expect.update(gpus=[gpu], family="arc-a", driver="i915", cards={0: gpu}, render_nodes=["renderD128"],
-                    upstream_port="0000:01:00.0", user="alice", healthy=True)
+    t.expect.update(
+        gpus=[gpu],
+        family="arc-a",
+        driver="i915",
+        cards={0: gpu},
+        render_nodes=["renderD128"],
+        upstream_port="0000:01:00.0",
+        user="alice",
+        healthy=True,
+    )
     return t
 
 
@@ -1067,19 +1420,37 @@ def arc_b_xe(root: Path | str, *, bar2: Bar | None = None, bound: bool = True) -
     (.zst), libze-intel-gpu1 etc."""
     t = _base(root, "ubuntu", "6.14.0-33-generic")
     _intel_desktop(t)
-    bars = {0: bar(0xFB000000, 16 * MiB, FLAGS_MEM64), 2: bar2 or bar(0x6000000000, 16 * GiB),
-            6: bar(0xFC000000, 2 * MiB, FLAGS_ROM)}
-    gpu = t.intel_discrete_card("0000:00:01.0", 3, 0xE20B, driver="xe" if bound else None,
-                                switch=(0xE2FF, 0xE2F0, 0xE2F7), upstream_link=(16, 8, 16, 8),
-                                subsystem=(INTEL, 0x1100), revision=0x00, gpu_bars=bars)
+    bars = {
+        0: bar(0xFB000000, 16 * MiB, FLAGS_MEM64),
+        2: bar2 or bar(0x6000000000, 16 * GiB),
+        6: bar(0xFC000000, 2 * MiB, FLAGS_ROM),
+    }
+    gpu = t.intel_discrete_card(
+        "0000:00:01.0",
+        3,
+        0xE20B,
+        driver="xe" if bound else None,
+        switch=(0xE2FF, 0xE2F0, 0xE2F7),
+        upstream_link=(16, 8, 16, 8),
+        subsystem=(INTEL, 0x1100),
+        revision=0x00,
+        gpu_bars=bars,
+    )
     if bound:
         _gpu_nodes(t, gpu, 0, "xe")
     t.loaded(XE_STACK + ["snd_hda_intel"])
     t.firmware(FW_ARC_B, compress="zst")
     _userspace(t, UBUNTU_2404_COMPUTE)
-    t.expect.update(gpus=[gpu], family="arc-b", driver="xe", cards={0: gpu} if bound else {},
-                    render_nodes=["renderD128"] if bound else [], upstream_port="0000:01:00.0",
-                    user="alice", healthy=bound)
+    t.expect.update(
+        gpus=[gpu],
+        family="arc-b",
+        driver="xe",
+        cards={0: gpu} if bound else {},
+        render_nodes=["renderD128"] if bound else [],
+        upstream_port="0000:01:00.0",
+        user="alice",
+        healthy=bound,
+    )
     return t
 
 
@@ -1099,10 +1470,18 @@ def max_i915(root: Path | str) -> HostTree:
     for i, (down, gpu) in enumerate((("0000:02:00.0", "0000:03:00.0"), ("0000:02:01.0", "0000:04:00.0"))):
         t.pci_bridge(down, vendor=BROADCOM, device=0xC030, parent="0000:01:00.0", link=(32, 16, 32, 16))
         base = 0x200000000000 + i * 0x4000000000
-        t.pci_device(gpu, device=0x0BD5, klass=CLASS_DISPLAY_OTHER, driver="i915", subsystem_device=0x0000,
-                     revision=0x2F, link=(32, 16, 32, 16), parent=down, numa_node=0,
-                     bars={0: bar(0xA0000000 + i * 0x4000000, 64 * MiB, FLAGS_MEM64),
-                           2: bar(base, 128 * GiB)})
+        t.pci_device(
+            gpu,
+            device=0x0BD5,
+            klass=CLASS_DISPLAY_OTHER,
+            driver="i915",
+            subsystem_device=0x0000,
+            revision=0x2F,
+            link=(32, 16, 32, 16),
+            parent=down,
+            numa_node=0,
+            bars={0: bar(0xA0000000 + i * 0x4000000, 64 * MiB, FLAGS_MEM64), 2: bar(base, 128 * GiB)},
+        )
         _gpu_nodes(t, gpu, i, "i915")
         gpus.append(gpu)
     t.loaded(I915_STACK, taints={"i915": "OE"})
@@ -1111,8 +1490,16 @@ def max_i915(root: Path | str) -> HostTree:
     pkgs = dict(UBUNTU_2404_COMPUTE)
     pkgs.update({"intel-i915-dkms": "1.24.7.12.240531.18+i33-1", "intel-fw-gpu": "2024.24.5-337~24.04"})
     _userspace(t, pkgs)
-    t.expect.update(gpus=gpus, family="max", driver="i915", dkms=True, cards={0: gpus[0], 1: gpus[1]},
-                    render_nodes=["renderD128", "renderD129"], user="alice", healthy=True)
+    t.expect.update(
+        gpus=gpus,
+        family="max",
+        driver="i915",
+        dkms=True,
+        cards={0: gpus[0], 1: gpus[1]},
+        render_nodes=["renderD128", "renderD129"],
+        user="alice",
+        healthy=True,
+    )
     return t
 
 
@@ -1125,8 +1512,17 @@ def flex_i915(root: Path | str) -> HostTree:
     t = _base(root, "ubuntu", rel)
     t.host_bridge("0000:00:00.0", device=0x09A2)
     t.pci_bridge("0000:00:01.0", device=0x352A, link=(16, 16, 32, 16), revision=0x04)
-    gpu = t.intel_discrete_card("0000:00:01.0", 3, 0x56C0, klass=CLASS_DISPLAY_OTHER, driver="i915",
-                                subsystem=(INTEL, 0x4905), with_audio=False, sriov_totalvfs=31, numa_node=0)
+    gpu = t.intel_discrete_card(
+        "0000:00:01.0",
+        3,
+        0x56C0,
+        klass=CLASS_DISPLAY_OTHER,
+        driver="i915",
+        subsystem=(INTEL, 0x4905),
+        with_audio=False,
+        sriov_totalvfs=31,
+        numa_node=0,
+    )
     _gpu_nodes(t, gpu, 0, "i915")
     t.loaded(I915_STACK, taints={"i915": "OE"})
     t.dkms_module(rel, "i915")
@@ -1134,8 +1530,16 @@ def flex_i915(root: Path | str) -> HostTree:
     pkgs = dict(UBUNTU_2404_COMPUTE)
     pkgs.update({"intel-i915-dkms": "1.24.7.12.240531.18+i33-1", "intel-fw-gpu": "2024.24.5-337~24.04"})
     _userspace(t, pkgs)
-    t.expect.update(gpus=[gpu], family="flex", driver="i915", dkms=True, cards={0: gpu},
-                    render_nodes=["renderD128"], user="alice", healthy=True)
+    t.expect.update(
+        gpus=[gpu],
+        family="flex",
+        driver="i915",
+        dkms=True,
+        cards={0: gpu},
+        render_nodes=["renderD128"],
+        user="alice",
+        healthy=True,
+    )
     return t
 
 
@@ -1150,16 +1554,35 @@ def integrated_adl(root: Path | str) -> HostTree:
     t = _base(root, "debian", "6.1.0-28-amd64")
     t.host_bridge("0000:00:00.0", device=0x4621)
     gpu = "0000:00:02.0"
-    t.pci_device(gpu, device=0x46A6, klass=CLASS_VGA, driver="i915", subsystem_vendor=0x17AA,
-                 subsystem_device=0x22E4, revision=0x0C, link=LINK_RCIEP,
-                 bars={0: bar(0x6000000000, 16 * MiB, FLAGS_MEM64), 2: bar(0x4000000000, 256 * MiB),
-                       4: bar(0x3000, 64, FLAGS_IO)}, sriov_totalvfs=7)
+    t.pci_device(
+        gpu,
+        device=0x46A6,
+        klass=CLASS_VGA,
+        driver="i915",
+        subsystem_vendor=0x17AA,
+        subsystem_device=0x22E4,
+        revision=0x0C,
+        link=LINK_RCIEP,
+        bars={
+            0: bar(0x6000000000, 16 * MiB, FLAGS_MEM64),
+            2: bar(0x4000000000, 256 * MiB),
+            4: bar(0x3000, 64, FLAGS_IO),
+        },
+        sriov_totalvfs=7,
+    )
     _gpu_nodes(t, gpu, 0, "i915")
     t.loaded(I915_STACK)
     t.firmware(FW_ADL)
     _userspace(t, DEBIAN_12_COMPUTE)
-    t.expect.update(gpus=[gpu], family="xe-lp", driver="i915", cards={0: gpu}, render_nodes=["renderD128"],
-                    user="alice", healthy=True)
+    t.expect.update(
+        gpus=[gpu],
+        family="xe-lp",
+        driver="i915",
+        cards={0: gpu},
+        render_nodes=["renderD128"],
+        user="alice",
+        healthy=True,
+    )
     return t
 
 
@@ -1172,8 +1595,9 @@ def gpu_no_driver(root: Path | str) -> HostTree:
     t.loaded(["snd_hda_intel"])
     t.firmware(FW_ARC_A, compress="zst")
     _userspace(t, UBUNTU_2404_COMPUTE)
-    t.expect.update(gpus=[gpu], family="arc-a", driver=None, cards={}, render_nodes=[], user="alice",
-                    healthy=False)
+    t.expect.update(
+        gpus=[gpu], family="arc-a", driver=None, cards={}, render_nodes=[], user="alice", healthy=False
+    )
     return t
 
 
@@ -1182,8 +1606,13 @@ def bound_no_render(root: Path | str) -> HostTree:
     t = arc_a_i915(root)
     gpu = t.expect["gpus"][0]
     d = t.devices[gpu]
-    for p in (f"{d}/drm/renderD128", "/sys/class/drm/renderD128", "/sys/dev/char/226:128",
-              "/dev/dri/renderD128", f"/dev/dri/by-path/pci-{gpu}-render"):
+    for p in (
+        f"{d}/drm/renderD128",
+        "/sys/class/drm/renderD128",
+        "/sys/dev/char/226:128",
+        "/dev/dri/renderD128",
+        f"/dev/dri/by-path/pci-{gpu}-render",
+    ):
         remove(t.path(p))
     t.expect.update(render_nodes=[], healthy=False)
     return t
@@ -1222,19 +1651,45 @@ def nvidia_only(root: Path | str) -> HostTree:
     t = _base(root, "ubuntu", "6.8.0-60-generic")
     _intel_desktop(t)
     gpu = "0000:01:00.0"
-    t.pci_device(gpu, vendor=NVIDIA, device=0x2684, klass=CLASS_VGA, driver="nvidia", subsystem_vendor=0x10DE,
-                 subsystem_device=0x167C, revision=0xA1, link=(16, 16, 16, 16), parent="0000:00:01.0",
-                 bars={0: bar(0xFA000000, 16 * MiB, FLAGS_MEM32), 1: bar(0x6000000000, 32 * GiB),
-                       3: bar(0x6800000000, 32 * MiB), 5: bar(0xF000, 128, FLAGS_IO),
-                       6: bar(0xFB000000, 512 * KiB, FLAGS_ROM)})
-    t.pci_device("0000:01:00.1", vendor=NVIDIA, device=0x22BA, klass=CLASS_AUDIO_HDA, driver="snd_hda_intel",
-                 subsystem_vendor=0x10DE, subsystem_device=0x167C, revision=0xA1, link=(16, 16, 16, 16),
-                 parent="0000:00:01.0", bars=[bar(0xFB080000, 16 * KiB, FLAGS_MEM32)])
+    t.pci_device(
+        gpu,
+        vendor=NVIDIA,
+        device=0x2684,
+        klass=CLASS_VGA,
+        driver="nvidia",
+        subsystem_vendor=0x10DE,
+        subsystem_device=0x167C,
+        revision=0xA1,
+        link=(16, 16, 16, 16),
+        parent="0000:00:01.0",
+        bars={
+            0: bar(0xFA000000, 16 * MiB, FLAGS_MEM32),
+            1: bar(0x6000000000, 32 * GiB),
+            3: bar(0x6800000000, 32 * MiB),
+            5: bar(0xF000, 128, FLAGS_IO),
+            6: bar(0xFB000000, 512 * KiB, FLAGS_ROM),
+        },
+    )
+    t.pci_device(
+        "0000:01:00.1",
+        vendor=NVIDIA,
+        device=0x22BA,
+        klass=CLASS_AUDIO_HDA,
+        driver="snd_hda_intel",
+        subsystem_vendor=0x10DE,
+        subsystem_device=0x167C,
+        revision=0xA1,
+        link=(16, 16, 16, 16),
+        parent="0000:00:01.0",
+        bars=[bar(0xFB080000, 16 * KiB, FLAGS_MEM32)],
+    )
     _gpu_nodes(t, gpu, 0, "nvidia")
     for n in ("nvidia", "nvidia_modeset", "nvidia_drm", "nvidia_uvm"):
         t.module(n, version="550.144.03", taint="POE")
-    t.loaded(["nvidia_uvm", "nvidia_drm", "nvidia_modeset", "nvidia", "snd_hda_intel", "drm_kms_helper", "drm"],
-             taints={n: "POE" for n in ("nvidia", "nvidia_modeset", "nvidia_drm", "nvidia_uvm")})
+    t.loaded(
+        ["nvidia_uvm", "nvidia_drm", "nvidia_modeset", "nvidia", "snd_hda_intel", "drm_kms_helper", "drm"],
+        taints={n: "POE" for n in ("nvidia", "nvidia_modeset", "nvidia_drm", "nvidia_uvm")},
+    )
     t.chardev("/dev/nvidia0", 195, 0, 0o666)
     t.chardev("/dev/nvidiactl", 195, 255, 0o666)
     t.dpkg_status({"nvidia-driver-550": "550.144.03-0ubuntu0.24.04.1"})
@@ -1248,20 +1703,41 @@ def intel_host_bridge_only(root: Path | str) -> HostTree:
     (1234:1111, driver bochs-drm from module bochs, card0 only: bochs has no render node).
     Conventional PCI: no link attributes. No Intel GPU."""
     t = _base(root, "debian", "6.1.0-28-amd64")
-    t.host_bridge("0000:00:00.0", vendor=INTEL, device=0x1237, subsystem_vendor=0x1AF4, subsystem_device=0x1100)
-    t.pci_device("0000:00:01.0", vendor=INTEL, device=0x7000, klass=CLASS_ISA_BRIDGE, subsystem_vendor=0x1AF4,
-                 subsystem_device=0x1100)
+    t.host_bridge(
+        "0000:00:00.0", vendor=INTEL, device=0x1237, subsystem_vendor=0x1AF4, subsystem_device=0x1100
+    )
+    t.pci_device(
+        "0000:00:01.0",
+        vendor=INTEL,
+        device=0x7000,
+        klass=CLASS_ISA_BRIDGE,
+        subsystem_vendor=0x1AF4,
+        subsystem_device=0x1100,
+    )
     vga = "0000:00:02.0"
-    t.pci_device(vga, vendor=0x1234, device=0x1111, klass=CLASS_VGA, driver="bochs-drm", driver_module="bochs",
-                 subsystem_vendor=0x1AF4, subsystem_device=0x1100, revision=0x02,
-                 bars={0: bar(0xFD000000, 16 * MiB, FLAGS_MEM32 | IORESOURCE_PREFETCH | 0x08),
-                       2: bar(0xFEBF0000, 4 * KiB, FLAGS_MEM32), 6: bar(0xC0000, 128 * KiB, 0x00000212)})
+    t.pci_device(
+        vga,
+        vendor=0x1234,
+        device=0x1111,
+        klass=CLASS_VGA,
+        driver="bochs-drm",
+        driver_module="bochs",
+        subsystem_vendor=0x1AF4,
+        subsystem_device=0x1100,
+        revision=0x02,
+        bars={
+            0: bar(0xFD000000, 16 * MiB, FLAGS_MEM32 | IORESOURCE_PREFETCH | 0x08),
+            2: bar(0xFEBF0000, 4 * KiB, FLAGS_MEM32),
+            6: bar(0xC0000, 128 * KiB, 0x00000212),
+        },
+    )
     t.drm(vga, 0, "bochs-drm", render=False)
     t.dev_dri(0, with_render=False)
     t.loaded(["bochs", "drm_vram_helper", "drm_ttm_helper", "ttm", "drm_kms_helper", "drm"])
     t.dpkg_status({})
-    t.expect.update(gpus=[], other_gpus=[vga], cards={0: vga}, render_nodes=[], vm=True, user="alice",
-                    healthy=False)
+    t.expect.update(
+        gpus=[], other_gpus=[vga], cards={0: vga}, render_nodes=[], vm=True, user="alice", healthy=False
+    )
     return t
 
 
@@ -1298,12 +1774,32 @@ def rebar_off(root: Path | str, bound: bool = False) -> HostTree:
     module is loaded but the GPU is unbound: no DRM node, no /dev/dri (bound=True keeps it bound)."""
     t = arc_b_xe(root, bar2=bar(0xD0000000, 256 * MiB), bound=bound)
     if not bound:
-        t.kern_log(["xe 0000:03:00.0: [drm] *ERROR* Resizable BAR is disabled; xe needs it to map VRAM",
-                    "xe 0000:03:00.0: probe with driver xe failed with error -22"])
+        t.kern_log(
+            [
+                "xe 0000:03:00.0: [drm] *ERROR* Resizable BAR is disabled; xe needs it to map VRAM",
+                "xe 0000:03:00.0: probe with driver xe failed with error -22",
+            ]
+        )
     t.expect.update(rebar=False, bar2_size=256 * MiB, healthy=False)
     return t
 
 
-PRESETS = {f.__name__: f for f in (arc_a_i915, arc_b_xe, max_i915, flex_i915, integrated_adl, gpu_no_driver,
-                                   bound_no_render, render_not_accessible, wsl2, nvidia_only,
-                                   intel_host_bridge_only, no_proc_modules, degraded_link, rebar_off)}
+PRESETS = {
+    f.__name__: f
+    for f in (
+        arc_a_i915,
+        arc_b_xe,
+        max_i915,
+        flex_i915,
+        integrated_adl,
+        gpu_no_driver,
+        bound_no_render,
+        render_not_accessible,
+        wsl2,
+        nvidia_only,
+        intel_host_bridge_only,
+        no_proc_modules,
+        degraded_link,
+        rebar_off,
+    )
+}

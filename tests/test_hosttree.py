@@ -1,4 +1,5 @@
 """The host-tree builder reproduces what the kernel and Debian lay out (see tests/hosttree.py)."""
+
 import json
 import lzma
 import os
@@ -75,22 +76,32 @@ def arc(tmp_path):
 
 # --- PCI ---------------------------------------------------------------------------------------
 
+
 def test_bus_pci_devices_resolve_into_the_device_hierarchy(arc):
     root = arc.root
     assert real(root, "/sys/bus/pci/devices/0000:03:00.0") == (
-        "/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:01.0/0000:03:00.0")
+        "/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:01.0/0000:03:00.0"
+    )
     assert os.readlink(root / "sys/bus/pci/devices/0000:03:00.0") == (
-        "../../../devices/pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:01.0/0000:03:00.0")
+        "../../../devices/pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:01.0/0000:03:00.0"
+    )
     # the parent directory of a device is its upstream bridge, as in the kernel
-    assert real(root, "/sys/bus/pci/devices/0000:03:00.0/..") == real(root, "/sys/bus/pci/devices/0000:02:01.0")
-    assert real(root, "/sys/bus/pci/devices/0000:01:00.0/..") == real(root, "/sys/bus/pci/devices/0000:00:01.0")
+    assert real(root, "/sys/bus/pci/devices/0000:03:00.0/..") == real(
+        root, "/sys/bus/pci/devices/0000:02:01.0"
+    )
+    assert real(root, "/sys/bus/pci/devices/0000:01:00.0/..") == real(
+        root, "/sys/bus/pci/devices/0000:00:01.0"
+    )
 
 
 def test_kernfs_relpath():
     assert ht.kernfs_relpath("/sys/devices/p/a/b", "/sys/devices/p/a/b/drm/card0") == "../../../b"
     assert ht.kernfs_relpath("/sys/bus/pci/drivers/i915", "/sys/devices/pci0000:00/0000:00:02.0") == (
-        "../../../bus/pci/drivers/i915")
-    assert ht.kernfs_relpath("/sys/devices/p/a/b/drm/card0", "/sys/class/drm") == "../../devices/p/a/b/drm/card0"
+        "../../../bus/pci/drivers/i915"
+    )
+    assert (
+        ht.kernfs_relpath("/sys/devices/p/a/b/drm/card0", "/sys/class/drm") == "../../devices/p/a/b/drm/card0"
+    )
 
 
 def test_every_link_is_relative_and_stays_inside_the_root(tmp_path):
@@ -150,13 +161,18 @@ def test_driver_link_and_driver_directory(arc):
     assert os.readlink(link) == "../../../../../../bus/pci/drivers/i915"
     assert real(root, "/sys/bus/pci/devices/0000:03:00.0/driver") == "/sys/bus/pci/drivers/i915"
     assert real(root, "/sys/bus/pci/drivers/i915/module") == "/sys/module/i915"
-    assert real(root, "/sys/bus/pci/drivers/i915/0000:03:00.0") == real(root, "/sys/bus/pci/devices/0000:03:00.0")
+    assert real(root, "/sys/bus/pci/drivers/i915/0000:03:00.0") == real(
+        root, "/sys/bus/pci/devices/0000:03:00.0"
+    )
     assert read(root, "/sys/module/i915/initstate") == "live\n"
     assert read(root, "/sys/module/i915/refcnt").strip().isdigit()
     # bridges use the built-in pcieport driver: no module link
     assert real(root, "/sys/bus/pci/devices/0000:01:00.0/driver") == "/sys/bus/pci/drivers/pcieport"
     assert not os.path.lexists(root / "sys/bus/pci/drivers/pcieport/module")
-    assert "i915" in [line.split()[0] for line in read(root, "/proc/modules").splitlines()]
+    mods = {f[0]: f for f in (line.split() for line in read(root, "/proc/modules").splitlines())}
+    assert mods["i915"][1] == read(root, "/sys/module/i915/coresize").strip()
+    assert mods["i915"][2] == read(root, "/sys/module/i915/refcnt").strip()
+    assert mods["i915"][3:6] == ["-", "Live", "0x0000000000000000"]
 
 
 def test_driver_name_can_differ_from_module(tmp_path):
@@ -171,6 +187,7 @@ def test_driver_name_can_differ_from_module(tmp_path):
 
 # --- DRM ---------------------------------------------------------------------------------------
 
+
 def test_drm_class_links_resolve_to_the_pci_device(arc):
     root = arc.root
     pci = real(root, "/sys/bus/pci/devices/0000:03:00.0")
@@ -180,7 +197,8 @@ def test_drm_class_links_resolve_to_the_pci_device(arc):
         assert os.readlink(root / f"sys/class/drm/{name}/device") == "../../../0000:03:00.0"
         assert read(root, f"/sys/class/drm/{name}/dev") == f"226:{minor}\n"
         assert read(root, f"/sys/class/drm/{name}/uevent") == (
-            f"MAJOR=226\nMINOR={minor}\nDEVNAME=dri/{name}\nDEVTYPE=drm_minor\n")
+            f"MAJOR=226\nMINOR={minor}\nDEVNAME=dri/{name}\nDEVTYPE=drm_minor\n"
+        )
         assert real(root, f"/sys/dev/char/226:{minor}") == f"{pci}/drm/{name}"
     assert read(root, "/sys/class/drm/version") == "drm 1.1.0 20060810\n"
 
@@ -200,6 +218,7 @@ def test_max_has_two_cards_behind_one_switch(tmp_path):
 
 
 # --- /dev --------------------------------------------------------------------------------------
+
 
 @needs_root
 def test_dev_dri_nodes_are_character_devices_with_the_right_numbers_and_groups(arc):
@@ -245,8 +264,12 @@ def test_render_not_accessible(tmp_path):
 def test_bound_no_render(tmp_path):
     t = ht.bound_no_render(tmp_path)
     assert (t.root / "sys/class/drm/card0").exists() and (t.root / "dev/dri/card0").exists()
-    for p in ("sys/class/drm/renderD128", "dev/dri/renderD128", "dev/dri/by-path/pci-0000:03:00.0-render",
-              "sys/bus/pci/devices/0000:03:00.0/drm/renderD128"):
+    for p in (
+        "sys/class/drm/renderD128",
+        "dev/dri/renderD128",
+        "dev/dri/by-path/pci-0000:03:00.0-render",
+        "sys/bus/pci/devices/0000:03:00.0/drm/renderD128",
+    ):
         assert not os.path.lexists(t.root / p)
 
 
@@ -266,6 +289,7 @@ def test_wsl2_has_dxg_and_no_dri(tmp_path):
 
 
 # --- OS, users, packages -------------------------------------------------------------------------
+
 
 def test_os_release_and_merged_usr(tmp_path):
     t = ht.integrated_adl(tmp_path)
@@ -303,8 +327,15 @@ def test_dpkg_status_parses(arc):
 
 def test_dpkg_removed_package_and_icd(tmp_path):
     t = ht.HostTree(tmp_path)
-    t.dpkg_status({"intel-level-zero-gpu": {"version": "1.3.26241.33-647~22.04",
-                                            "status": "deinstall ok config-files"}}, base=False)
+    t.dpkg_status(
+        {
+            "intel-level-zero-gpu": {
+                "version": "1.3.26241.33-647~22.04",
+                "status": "deinstall ok config-files",
+            }
+        },
+        base=False,
+    )
     pkgs = parse_dpkg_status(read(t.root, "/var/lib/dpkg/status"))
     assert pkgs["intel-level-zero-gpu"]["Status"] == "deinstall ok config-files"
     t.opencl_icd()
@@ -377,9 +408,12 @@ def test_no_proc_modules_means_builtin(tmp_path):
 def test_nvidia_render_node_is_not_intel(tmp_path):
     t = ht.nvidia_only(tmp_path)
     assert read(t.root, "/sys/class/drm/renderD128/device/vendor") == "0x10de\n"
-    intel_display = [d for d in os.listdir(t.root / "sys/bus/pci/devices")
-                     if read(t.root, f"/sys/bus/pci/devices/{d}/vendor") == "0x8086\n"
-                     and read(t.root, f"/sys/bus/pci/devices/{d}/class").startswith("0x03")]
+    intel_display = [
+        d
+        for d in os.listdir(t.root / "sys/bus/pci/devices")
+        if read(t.root, f"/sys/bus/pci/devices/{d}/vendor") == "0x8086\n"
+        and read(t.root, f"/sys/bus/pci/devices/{d}/class").startswith("0x03")
+    ]
     assert intel_display == []
 
 
@@ -392,6 +426,7 @@ def test_gpu_no_driver(tmp_path):
 
 
 # --- bad input, odds and ends ------------------------------------------------------------------------
+
 
 def test_garbage_and_dangling_driver(arc):
     arc.garbage("vendor", "zzz")
