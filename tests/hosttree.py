@@ -370,6 +370,7 @@ class HostTree:
         self.os_id = "debian"
         self.kernel_release: str | None = None
         self._boot_vga_taken = False
+        self._next_hwmon = 2  # hwmon0/1 are the platform's (acpitz, coretemp) on a real host
         if merged_usr:
             for d in ("lib", "bin", "sbin", "lib64"):
                 (self.root / "usr" / d).mkdir(parents=True, exist_ok=True)
@@ -941,6 +942,9 @@ class HostTree:
         driver: str | None = None,
         render: bool = True,
         connectors: Sequence[str] = (),
+        gt: bool = True,
+        hwmon: bool | None = None,
+        max_mhz: int = 2400,
     ) -> Path:
         """DRM minors of a bound device: real dirs <pci dev>/drm/cardN and renderD(128+N) (dev
         '226:N', uevent MAJOR/MINOR/DEVNAME=dri/cardN/DEVTYPE=drm_minor, device -> ../../../<bdf>,
@@ -949,6 +953,8 @@ class HostTree:
 
         driver, when given, must be the device's bound driver (the kernel makes DRM minors only
         from a bound driver). connectors: names like 'DP-1' -> cardN-DP-1 (status disconnected).
+        gt (driver i915 or xe): the driver's frequency files, see :meth:`gt_sysfs`. hwmon (None:
+        for a discrete device, one behind a bridge): <pci dev>/hwmon/hwmonN named after the driver.
         """
         d = self.devices[bdf]
         if driver is not None:
@@ -984,7 +990,72 @@ class HostTree:
             self.link(f"{cd}/device", card)
             self.link(f"/sys/class/drm/card{card_index}-{c}", cd)
         self.cards[card_index] = bdf
+        if gt and driver in ("i915", "xe"):
+            self.gt_sysfs(bdf, card_index, driver, max_mhz)
+        if hwmon is None:
+            hwmon = driver in ("i915", "xe") and d.count("/") > 4  # /sys/devices/pciDDDD:BB/<bdf> is 4
+        if hwmon:
+            self.hwmon(bdf, driver or "drm")
         return self.path(card)
+
+    def gt_sysfs(
+        self, bdf: str, card_index: int, driver: str, max_mhz: int = 2400, min_mhz: int = 300
+    ) -> None:
+        """The GT frequency files each driver has: i915 cardN/gt_{act,cur,min,max,boost,RP0,RP1,RPn}_freq_mhz
+        and cardN/gt/gt0/rps_*_freq_mhz; xe <pci dev>/tile0/gt0/freq0/{act,cur,min,max,rp0,rpe,rpn}_freq
+        and freq0/throttle/status (MHz, idle: act 0)."""
+        d = self.devices[bdf]
+        rpe = (min_mhz + max_mhz) // 2
+        if driver == "i915":
+            card = f"{d}/drm/card{card_index}"
+            vals = {
+                "act": 0,
+                "cur": min_mhz,
+                "min": min_mhz,
+                "max": max_mhz,
+                "boost": max_mhz,
+                "RP0": max_mhz,
+                "RP1": rpe,
+                "RPn": min_mhz,
+            }
+            for k, v in vals.items():
+                mode = 0o644 if k in ("min", "max", "boost") else 0o444
+                self._attr(card, f"gt_{k}_freq_mhz", f"{v}\n", mode)
+                self._attr(f"{card}/gt/gt0", f"rps_{k}_freq_mhz", f"{v}\n", mode)
+            self._attr(f"{card}/gt/gt0", "id", "0\n")
+        elif driver == "xe":
+            f0 = f"{d}/tile0/gt0/freq0"
+            vals = {
+                "act": 0,
+                "cur": min_mhz,
+                "min": min_mhz,
+                "max": max_mhz,
+                "rp0": max_mhz,
+                "rpe": rpe,
+                "rpn": min_mhz,
+            }
+            for k, v in vals.items():
+                self._attr(f0, f"{k}_freq", f"{v}\n", 0o644 if k in ("min", "max") else 0o444)
+            self._attr(f"{f0}/throttle", "status", "0\n")
+            self._attr(f"{d}/tile0/gt0", "uevent", "", 0o644)
+        else:
+            raise ValueError(f"no GT files for driver {driver!r}")
+
+    def hwmon(self, bdf: str, name: str) -> Path:
+        """<pci dev>/hwmon/hwmonN (name, energy1_input, power1_max, power1_rated_max, device -> the PCI
+        device) and /sys/class/hwmon/hwmonN -> it, as i915/xe register one for a discrete card."""
+        d = self.devices[bdf]
+        n = self._next_hwmon
+        self._next_hwmon += 1
+        h = f"{d}/hwmon/hwmon{n}"
+        self._attr(h, "name", f"{name}\n")
+        self._attr(h, "energy1_input", "123456789\n")
+        self._attr(h, "power1_max", "190000000\n", 0o644)
+        self._attr(h, "power1_rated_max", "225000000\n")
+        self.link(f"{h}/device", d)
+        self.link(f"{h}/subsystem", "/sys/class/hwmon")
+        self.link(f"/sys/class/hwmon/hwmon{n}", h)
+        return self.path(h)
 
     def group_gid(self, name: str) -> int:
         """The gid of group `name` in the tree's /etc/group (KeyError if absent)."""

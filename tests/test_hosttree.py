@@ -469,3 +469,17 @@ def test_container_markers_and_binaries(tmp_path):
     assert "\t56a0  DG2 [Arc A770]" in read(t.root, t.pci_ids().relative_to(t.root).as_posix())
     t.kern_log(["i915 0000:03:00.0: Direct firmware load for i915/dg2_guc_70.bin failed with error -2"])
     assert " kernel: i915 0000:03:00.0: Direct firmware load" in read(t.root, "/var/log/kern.log")
+
+
+def test_gt_frequency_and_hwmon_files(tmp_path):
+    a = ht.arc_a_i915(tmp_path / "a")
+    assert read(a.root, "/sys/class/drm/card0/gt_max_freq_mhz") == "2400\n"
+    assert read(a.root, "/sys/class/drm/card0/gt/gt0/rps_RP0_freq_mhz") == "2400\n"
+    (hw,) = os.listdir(a.root / "sys/bus/pci/devices/0000:03:00.0/hwmon")
+    assert read(a.root, f"/sys/class/hwmon/{hw}/name") == "i915\n"
+    assert real(a.root, f"/sys/class/hwmon/{hw}/device") == real(a.root, "/sys/bus/pci/devices/0000:03:00.0")
+    b = ht.arc_b_xe(tmp_path / "b")
+    assert read(b.root, "/sys/class/drm/card0/device/tile0/gt0/freq0/max_freq") == "2400\n"
+    assert not (b.root / "sys/class/drm/card0/gt_max_freq_mhz").exists()
+    igpu = ht.integrated_adl(tmp_path / "i")
+    assert not (igpu.root / "sys/bus/pci/devices/0000:00:02.0/hwmon").exists()  # no hwmon for an iGPU
