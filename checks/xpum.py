@@ -289,6 +289,10 @@ def _stats_1x(entries) -> dict:
 # --------------------------------------------------------------------------- the client
 
 
+class _RestOff(Exception):
+    """A 1.x server without REST routes (XPUM_EXPORTER_ONLY=1): Flask's HTML 404 for /rest/v1/devices..."""
+
+
 class _Secret:
     """Holds the password; shows as *** in reprs, vars() and f-strings."""
 
@@ -321,6 +325,7 @@ class XpumClient:
         self.user = user or (DEFAULT_USER if password else None)
         self._password = _Secret(password or None)
         self._snapshot = None
+        self.rest_api = None  # 1.x: False once the server showed it has no REST routes (exporter-only)
         self.ca_file = ca_file
         self.insecure = bool(insecure)
         self.timeout = float(timeout)
@@ -534,6 +539,13 @@ class XpumClient:
 
     def _get_json(self, path: str, auth: bool = True, device_id=None):
         r = self._get(path, auth=auth)
+        if (
+            self.line == "1.x"
+            and r.status_code == 404
+            and path.startswith("/rest/v1/devices")
+            and "json" not in r.headers.get("content-type", "")
+        ):
+            raise _RestOff()  # no such route (exporter-only), unlike an unknown device (JSON 404)
         if device_id is not None and (
             r.status_code == 404 or (r.status_code == 400 and "not found" in r.text.lower())
         ):
@@ -627,8 +639,13 @@ class XpumClient:
             raise self._http_error(r, "/metrics")
         return r.text
 
-    def _scrape_2x(self) -> dict:
-        return self._families(self.metrics_text())
+    def _scrape(self) -> dict:
+        self._snapshot = self._families(self.metrics_text())
+        return self._snapshot
+
+    def _prom(self) -> bool:
+        """True when the data comes from /metrics (2.x, or 1.x with its REST API off)."""
+        return self.line == "2.x" or self.rest_api is False
 
     # -- the API
     def healtz(self) -> dict:
@@ -636,7 +653,7 @@ class XpumClient:
         /metrics carrying hw_gpu_info, reported in the same shape."""
         self._ensure()
         if self.line == "2.x":
-            n = len(self._gpus_2x(self._scrape_2x()))
+            n = len(self._gpus_prom(self._scrape()))
             return {"ok": n > 0, "status_code": 200, "text": f"hw_gpu_info: {n} GPU(s)"}
         r = self._get("/healtz")
         text = " ".join(r.text.split())[:200]
@@ -645,9 +662,16 @@ class XpumClient:
         return {"ok": r.status_code == 200 and text == "healthy", "status_code": r.status_code, "text": text}
 
     def list_gpus(self) -> list:
+        """GPUs, normalized. 1.x ids are the server's; 2.x (and 1.x exporter-only) ids follow BDF order."""
         self._ensure()
-        if self.line == "2.x":
-            return self._gpus_2x(self._scrape_2x())
+        if not self._prom():
+            try:
+                return self._list_rest()
+            except _RestOff:
+                self.rest_api = False
+        return self._gpus_prom(self._scrape())
+
+    def _list_rest(self) -> list:
         data = self._get_json("/rest/v1/devices")
         devices = data.get("devices") if isinstance(data, dict) else None
         if not isinstance(devices, list):
@@ -679,8 +703,14 @@ class XpumClient:
     def gpu_health(self, device_id) -> dict:
         self._check_id(device_id)
         self._ensure()
-        if self.line == "2.x":
-            return self._health_2x(self._scrape_2x(), device_id)
+        if not self._prom():
+            try:
+                return self._health_rest(device_id)
+            except _RestOff:
+                self.rest_api = False
+        return self._health_prom(self._scrape(), device_id)
+
+    def _health_rest(self, device_id: int) -> dict:
         data = self._get_json(f"/rest/v1/devices/{device_id}/health", device_id=device_id)
         components = {}
         for name, comp in data.items():
@@ -699,9 +729,12 @@ class XpumClient:
     def gpu_metrics(self, device_id) -> dict:
         self._check_id(device_id)
         self._ensure()
-        if self.line == "2.x":
-            return self._metrics_2x(self._scrape_2x(), device_id)
-        return self._metrics_1x(device_id)
+        if not self._prom():
+            try:
+                return self._metrics_1x(device_id)
+            except _RestOff:
+                self.rest_api = False
+        return self._metrics_prom(self._scrape(), device_id)
 
     # -- 1.x details
     def _metrics_1x(self, device_id: int, with_total: bool = True) -> dict:
@@ -725,123 +758,180 @@ class XpumClient:
             out["tiles"] = tiles
         return out
 
-    # -- 2.x details
-    @staticmethod
-    def _gpus_2x(fams: dict) -> list:
-        seen = {}
-        for s in fams.get("hw_gpu_info", []):
-            lab = s.labels
-            bdf = _norm_bdf(lab.get("pci_bdf"))
-            if not bdf or lab.get("hw_gpu_type") == "subdevice" or bdf in seen:
-                continue
-            seen[bdf] = {
-                "device_name": lab.get("hw_name") or lab.get("hw_model"),
-                "pci_bdf_address": bdf,
-                "pci_device_id": _norm_pci_id(lab.get("pci_device_id")),
-                "uuid": None,
-                "hw_id": lab.get("hw_id"),
-                "vendor_name": lab.get("hw_vendor"),
-                "pci_vendor_id": _norm_pci_id(lab.get("pci_vendor_id")),
-                "serial_number": lab.get("hw_serial_number"),
-                "firmware_version": lab.get("hw_firmware_version"),
-                "gpu_type": lab.get("hw_gpu_type"),
-                "device_type": "GPU",
-            }
+    # -- Prometheus sources: the 2.x exporter, and a 1.x server whose REST API is off
+    def _prom_spec(self) -> dict:
+        return _PROM_2X if self.line == "2.x" else _PROM_1X
+
+    def _gpus_prom(self, fams: dict) -> list:
+        spec = self._prom_spec()
+        seen: dict = {}
+        for name in spec["info"]:
+            for s in fams.get(name, []):
+                bdf = _norm_bdf(s.labels.get("pci_bdf"))
+                if not bdf or bdf in seen or s.labels.get("hw_gpu_type") == "subdevice":
+                    continue
+                seen[bdf] = spec["gpu"](s.labels, bdf)
         return [{"device_id": i, **seen[bdf]} for i, bdf in enumerate(sorted(seen))]
 
     def _bdf_of(self, fams: dict, device_id: int) -> str:
-        gpus = self._gpus_2x(fams)
+        gpus = self._gpus_prom(fams)
         if device_id >= len(gpus):
             raise self._error(
                 "notfound", f"GPU {device_id} not found at {self.url} ({len(gpus)} GPU(s) listed)"
             )
         return gpus[device_id]["pci_bdf_address"]
 
-    @staticmethod
-    def _series(fams: dict, name: str, bdf: str) -> list:
-        return [s for s in fams.get(name, []) if _norm_bdf(s.labels.get("pci_bdf")) == bdf]
-
-    def _health_2x(self, fams: dict, device_id: int) -> dict:
+    def _health_prom(self, fams: dict, device_id: int) -> dict:
         bdf = self._bdf_of(fams, device_id)
-        states: dict = {}
-        for s in self._series(fams, "hw_status", bdf):
-            if s.value == 1 and s.labels.get("hw_state"):
-                states.setdefault(s.labels.get("hw_type") or "gpu", []).append(s.labels["hw_state"])
-        components = {}
-        for hw_type, found in states.items():
-            state = max(found, key=lambda st: _RANK.get(_STATUS_2X.get(st, "unknown"), -1))
-            components[hw_type] = {"status": state, "description": f"hw_status {hw_type}: {state}"}
-        status = _overall(_STATUS_2X.get(c["status"], "unknown") for c in components.values())
-        m = self._metrics_2x(fams, device_id)
-        return {
-            "status": status,
-            "components": components,
+        m = self._metrics_prom(fams, device_id)
+        out = {
+            "status": "unknown",
+            "components": {},
             "temperature": m["temperature"],
             "power_usage": m["power_usage"],
         }
+        if self.line != "2.x":
+            out["note"] = "the 1.x REST API is off (XPUM_EXPORTER_ONLY=1?): /metrics carries no health"
+            return out
+        states: dict = {}
+        for s in fams.get("hw_status", []):
+            if _norm_bdf(s.labels.get("pci_bdf")) == bdf and s.value == 1 and s.labels.get("hw_state"):
+                states.setdefault(s.labels.get("hw_type") or "gpu", []).append(s.labels["hw_state"])
+        for hw_type, found in states.items():
+            state = max(found, key=lambda st: _RANK.get(_STATUS_2X.get(st, "unknown"), -1))
+            out["components"][hw_type] = {"status": state, "description": f"hw_status {hw_type}: {state}"}
+        out["status"] = _overall(_STATUS_2X.get(c["status"], "unknown") for c in out["components"].values())
+        return out
 
-    def _metrics_2x(self, fams: dict, device_id: int) -> dict:
+    def _metrics_prom(self, fams: dict, device_id: int) -> dict:
+        spec = self._prom_spec()
         bdf = self._bdf_of(fams, device_id)
-        scopes: dict = {}  # None (device) or subdevice id -> {key: [values]}
-
-        def put(key, sample, value):
-            scope = sample.labels.get("com_intel_subdevice_id")
-            scopes.setdefault(scope, {}).setdefault(key, []).append(value)
-
-        for s in self._series(fams, "hw_gpu_utilization_ratio", bdf):
-            if s.labels.get("hw_gpu_task", "all") in ("all", ""):
-                put("gpu_utilization", s, s.value * 100.0)
-        for s in self._series(fams, "hw_memory_usage_bytes", bdf):
-            put("memory_used", s, s.value / MIB)
-        for s in self._series(fams, "hw_memory_size_bytes", bdf):
-            put("memory_total", s, s.value / MIB)
-        for s in self._series(fams, "hw_temperature_celsius", bdf):
-            if s.labels.get("statistic"):
-                continue
-            loc = s.labels.get("hw_sensor_location", "gpu")
-            put("memory_temperature" if loc in ("memory", "mem", "vram") else "temperature", s, s.value)
-        for name, key, factor in (
-            ("hw_power_watts", "power_usage", 1.0),
-            ("hw_energy_joules_total", "energy", 1.0),
-        ):
-            for s in self._series(fams, name, bdf):
-                put(key, s, s.value * factor)
-        for s in self._series(fams, "hw_frequency_hertz", bdf):
-            if (
-                s.labels.get("hw_frequency_domain", "gpu") == "gpu"
-                and s.labels.get("aggregation", "avg") == "avg"
-            ):
-                put("frequency", s, s.value / 1e6)
-
-        reduce_ = {
-            "memory_used": sum,
-            "memory_total": sum,
-            "temperature": max,
-            "memory_temperature": max,
-            "power_usage": max,
-            "energy": max,
-            "gpu_utilization": max,
-            "frequency": max,
-        }
+        scopes: dict = {}  # None (device level) or tile id label -> {key: [values]}
+        for name, key, factor, wanted in spec["series"]:
+            for s in fams.get(name, []):
+                if _norm_bdf(s.labels.get("pci_bdf")) != bdf or (wanted and not wanted(s.labels)):
+                    continue
+                scope = scopes.setdefault(s.labels.get(spec["tile_label"]), {})
+                scope.setdefault(key, []).append(s.value * factor)
 
         def flat(values: dict) -> dict:
-            return {k: (reduce_[k](values[k]) if values.get(k) else None) for k in reduce_}
+            return {k: (_PROM_REDUCE[k](values[k]) if values.get(k) else None) for k in _PROM_REDUCE}
 
         device = flat(scopes.get(None, {}))
         tile_ids = sorted((k for k in scopes if k is not None), key=lambda k: (len(k), k))
         tiles = [{"tile_id": int(k) if k.isdigit() else k, **flat(scopes[k])} for k in tile_ids]
         total = device.pop("memory_total")
-        out = {"device_id": device_id, **_combine(device, tiles)}
-        if total is None and tiles and all(t.get("memory_total") is not None for t in tiles):
-            total = sum(t["memory_total"] for t in tiles)
-        out["memory_total"] = total
-        out["memory_utilization"] = None
         for t in tiles:
-            t.pop("memory_total", None)
-            t["memory_utilization"] = None
+            t.pop("memory_total")
+        out = {"device_id": device_id, **_combine(device, tiles)}
+        out["memory_total"] = total
         if len(tiles) > 1:
             out["tiles"] = tiles
         return out
+
+
+# Prometheus mappings: (sample name, our key, factor to our unit, label filter)
+_MEM_LOCATIONS = ("memory", "mem", "vram", "hbm")
+_PROM_REDUCE = {k: max for k in METRIC_KEYS}
+_PROM_REDUCE.update(memory_used=sum, memory_total=sum)
+
+
+def _gpu_2x(lab: dict, bdf: str) -> dict:
+    return {
+        "device_name": lab.get("hw_name") or lab.get("hw_model"),
+        "pci_bdf_address": bdf,
+        "pci_device_id": _norm_pci_id(lab.get("pci_device_id")),
+        "uuid": None,
+        "hw_id": lab.get("hw_id"),
+        "vendor_name": lab.get("hw_vendor"),
+        "pci_vendor_id": _norm_pci_id(lab.get("pci_vendor_id")),
+        "serial_number": lab.get("hw_serial_number"),
+        "firmware_version": lab.get("hw_firmware_version"),
+        "gpu_type": lab.get("hw_gpu_type"),
+        "device_type": "GPU",
+    }
+
+
+def _gpu_1x_exporter(lab: dict, bdf: str) -> dict:
+    dev_file = lab.get("dev_file")
+    return {
+        "device_name": lab.get("dev_name"),
+        "pci_bdf_address": bdf,
+        "pci_device_id": _norm_pci_id(lab.get("pci_dev")),
+        "uuid": lab.get("uuid"),
+        "vendor_name": lab.get("vendor"),
+        "drm_device": f"/dev/dri/{dev_file}" if dev_file else None,
+        "device_type": "GPU",
+    }
+
+
+_PROM_2X = {
+    "info": ("hw_gpu_info",),
+    "gpu": _gpu_2x,
+    "tile_label": "com_intel_subdevice_id",
+    "series": (
+        (
+            "hw_gpu_utilization_ratio",
+            "gpu_utilization",
+            100.0,
+            lambda lab: lab.get("hw_gpu_task", "all") == "all",
+        ),
+        ("hw_memory_usage_bytes", "memory_used", 1.0 / MIB, None),
+        ("hw_memory_size_bytes", "memory_total", 1.0 / MIB, None),
+        (
+            "hw_temperature_celsius",
+            "temperature",
+            1.0,
+            lambda lab: (
+                not lab.get("statistic") and lab.get("hw_sensor_location", "gpu") not in _MEM_LOCATIONS
+            ),
+        ),
+        (
+            "hw_temperature_celsius",
+            "memory_temperature",
+            1.0,
+            lambda lab: not lab.get("statistic") and lab.get("hw_sensor_location") in _MEM_LOCATIONS,
+        ),
+        ("hw_power_watts", "power_usage", 1.0, None),
+        ("hw_energy_joules_total", "energy", 1.0, None),
+        (
+            "hw_frequency_hertz",
+            "frequency",
+            1e-6,
+            lambda lab: (
+                lab.get("hw_frequency_domain", "gpu") == "gpu" and lab.get("aggregation", "avg") == "avg"
+            ),
+        ),
+    ),
+}
+# 1.x exporter (rest/prometheus_exporter/prometheus_exporter_types.py): ratios are % x 0.01, energy J
+_PROM_1X = {
+    "info": (
+        "xpum_power_watts",
+        "xpum_temperature_celsius",
+        "xpum_memory_used_bytes",
+        "xpum_engine_ratio",
+        "xpum_frequency_mhz",
+    ),
+    "gpu": _gpu_1x_exporter,
+    "tile_label": "sub_dev",
+    "series": (
+        ("xpum_engine_ratio", "gpu_utilization", 100.0, None),
+        ("xpum_memory_used_bytes", "memory_used", 1.0 / MIB, None),
+        ("xpum_memory_ratio", "memory_utilization", 100.0, None),
+        ("xpum_temperature_celsius", "temperature", 1.0, lambda lab: lab.get("location") == "gpu"),
+        ("xpum_temperature_celsius", "memory_temperature", 1.0, lambda lab: lab.get("location") == "mem"),
+        ("xpum_power_watts", "power_usage", 1.0, None),
+        ("xpum_energy_joules", "energy", 1.0, None),
+        ("xpum_energy_joules_total", "energy", 1.0, None),
+        (
+            "xpum_frequency_mhz",
+            "frequency",
+            1.0,
+            lambda lab: lab.get("location", "gpu") == "gpu" and lab.get("type", "actual") == "actual",
+        ),
+    ),
+}
 
 
 # --------------------------------------------------------------------------- one-shot facts
@@ -937,19 +1027,21 @@ def gather(
 
 
 def _fill(client: XpumClient, out: dict):
-    if client.line == "2.x":
-        fams = client._snapshot or client._scrape_2x()
-        gpus = client._gpus_2x(fams)
+    if client.line == "1.x":
+        # /healtz first: one authenticated request; a 401 stops everything, nothing is retried
+        out["healtz"] = client.healtz()
+        gpus = client.list_gpus()
+    else:
+        gpus = client._gpus_prom(client._snapshot or client._scrape())  # the scrape detect() made
+    out["gpus"] = gpus
+    if client._prom():
+        fams = client._snapshot
         for g in gpus:
             try:
-                g["health"] = client._health_2x(fams, g["device_id"])
+                g["health"] = client._health_prom(fams, g["device_id"])
             except XpumError as e:
                 g["health"] = _health_error(e)
-        out["gpus"] = gpus
         return
-    # 1.x: /healtz first (one authenticated request: a 401 stops everything, nothing is retried)
-    out["healtz"] = client.healtz()
-    gpus = client.list_gpus()
     if gpus:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -962,4 +1054,3 @@ def _fill(client: XpumClient, out: dict):
         with ThreadPoolExecutor(max_workers=min(8, len(gpus))) as pool:
             for g, h in zip(gpus, pool.map(health, gpus)):
                 g["health"] = h
-    out["gpus"] = gpus

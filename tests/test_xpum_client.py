@@ -402,15 +402,46 @@ def test_silent_listener_times_out():
     assert e.value.kind == "timeout" and "within 0.2 s" in str(e.value)
 
 
-def test_daemon_down_500_and_exporter_only_rest():
+def test_daemon_down_500():
     with Xpum1Rest(tls=False, force_status=500) as srv:
         with pytest.raises(XpumError) as e:
             XpumClient(srv.url).detect()
     assert e.value.kind == "http" and e.value.status == 500 and "systemctl status xpum" in str(e.value)
-    with Xpum1Rest(tls=False, exporter_no_auth=True, exporter_only=True) as srv:
+
+
+def test_1x_exporter_only_falls_back_to_metrics():
+    """XPUM_EXPORTER_ONLY=1 (upstream's local-only container run): no REST routes, GPUs from /metrics."""
+    gpus = [max_1550(), arc_a770()]
+    with Xpum1Rest(tls=False, exporter_no_auth=True, exporter_only=True, gpus=gpus) as srv:
         r = gather(url=srv.url, env={})
-    assert r["line"] == "1.x" and r["healtz"]["ok"] is True
-    assert r["error"]["kind"] == "http" and "XPUM_EXPORTER_ONLY" in r["error"]["message"]
+        assert srv.failed_logins == 0
+        with XpumClient(srv.url) as c:
+            m = c.gpu_metrics(0)  # straight to a device path: HTML 404 -> REST is off -> /metrics
+            assert c.rest_api is False
+            pvc = c.gpu_metrics(1)
+            with pytest.raises(XpumError) as e:
+                c.gpu_metrics(2)
+            assert e.value.kind == "notfound"
+    assert r["line"] == "1.x" and r["error"] is None and r["healtz"]["ok"] is True
+    assert [(g["device_id"], g["pci_bdf_address"], g["pci_device_id"]) for g in r["gpus"]] == [
+        (0, "0000:03:00.0", "0x56a0"),
+        (1, "0000:29:00.0", "0x0bd5"),
+    ]
+    h = r["gpus"][0]["health"]
+    assert h["status"] == "unknown" and "REST API is off" in h["note"]
+    assert (h["temperature"], h["power_usage"]) == (45.0, 35.5)
+    assert m["gpu_utilization"] == pytest.approx(12.5)  # xpum_engine_ratio 0.125 -> %
+    assert m["memory_used"] == 1024.0 and m["memory_temperature"] is None and m["memory_total"] is None
+    assert pvc["power_usage"] == 63.26 and len(pvc["tiles"]) == 2
+    assert pvc["memory_temperature"] == 38.0
+    assert pvc["memory_used"] == pytest.approx((8501719040 + 148901888) / MIB)
+
+
+def test_1x_exporter_only_with_auth():
+    with Xpum1Rest(tls=True, exporter_only=True) as srv:
+        r = gather(url=srv.url, env=ENV, ca_file=srv.ca_file)
+        assert srv.failed_logins == 0 and srv.hits["/metrics"] == 1
+    assert r["error"] is None and len(r["gpus"]) == 1 and r["gpus"][0]["health"]["temperature"] == 45.0
 
 
 def test_default_candidates_tried_in_order(monkeypatch):
