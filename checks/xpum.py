@@ -700,18 +700,26 @@ class XpumClient:
         if isinstance(device_id, bool) or not isinstance(device_id, int) or device_id < 0:
             raise XpumError("notfound", f"GPU id must be a non-negative integer, not {device_id!r}")
 
-    def gpu_health(self, device_id) -> dict:
+    def _per_gpu(self, device_id, rest, prom) -> dict:
+        """REST when the 1.x server has it; else (2.x, exporter-only 1.x) from a fresh /metrics scrape."""
         self._check_id(device_id)
         self._ensure()
         if not self._prom():
             try:
-                return self._health_rest(device_id)
+                return rest(device_id)
             except _RestOff:
                 self.rest_api = False
-        return self._health_prom(self._scrape(), device_id)
+        return prom(self._scrape(), device_id)
+
+    def gpu_health(self, device_id) -> dict:
+        return self._per_gpu(device_id, self._health_rest, self._health_prom)
 
     def _health_rest(self, device_id: int) -> dict:
         data = self._get_json(f"/rest/v1/devices/{device_id}/health", device_id=device_id)
+        if not isinstance(data, dict):
+            raise self._error(
+                "protocol", f"{self.url}/rest/v1/devices/{device_id}/health is not a JSON object"
+            )
         components = {}
         for name, comp in data.items():
             if isinstance(comp, dict) and "status" in comp:
@@ -727,14 +735,7 @@ class XpumClient:
         return {"status": status, "components": components, "temperature": temperature, "power_usage": power}
 
     def gpu_metrics(self, device_id) -> dict:
-        self._check_id(device_id)
-        self._ensure()
-        if not self._prom():
-            try:
-                return self._metrics_1x(device_id)
-            except _RestOff:
-                self.rest_api = False
-        return self._metrics_prom(self._scrape(), device_id)
+        return self._per_gpu(device_id, self._metrics_1x, self._metrics_prom)
 
     # -- 1.x details
     def _metrics_1x(self, device_id: int, with_total: bool = True) -> dict:
