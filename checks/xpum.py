@@ -440,7 +440,7 @@ class XpumClient:
         text = str(exc)
         if verify_err is not None or "CERTIFICATE_VERIFY_FAILED" in text:
             why = getattr(verify_err, "verify_message", None) or "self-signed?"
-            if "self-signed" in why or "local issuer" in why:
+            if "local issuer" in why:
                 why = f"{why}; self-signed?"
             if "mismatch" in why.lower():
                 return (

@@ -490,6 +490,8 @@ class Xpum1Rest(_Standin):
 
     ``rest_conf_text``: the rest.conf content (default: user xpumadmin, password DEFAULT_PASSWORD).
     ``fail_login_sleep``: sleep ``2**n * login_sleep_unit`` on a failed login (upstream: unit 1 s).
+    ``password``/``user``: the credentials that work with the default rest.conf (``password`` is None
+    when you pass your own ``rest_conf_text``).
     Counters: ``hits[path]``, ``requests`` [(method, path)], ``failed_logins`` (total),
     ``login_failure_count`` (upstream's capped counter), ``auth_ok``.
     """
