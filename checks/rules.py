@@ -109,8 +109,8 @@ def pci_gpu(f):
           "other_display": pci.get("other_display", []), "intel_non_gpu": pci.get("intel_non_gpu", []),
           "problems": pci.get("problems", [])}
     if f["platform"]["wsl2"]:
-        return (SKIP, "WSL2: the GPU is not on a PCI bus visible to Linux; it is reached through /dev/dxg",
-                "", ev)
+        return (SKIP, "WSL2: Windows shares the GPU through /dev/dxg (a Microsoft vPCI function, 1414:008e), "
+                "so no Intel PCI function is visible here", "", ev)
     if not pci.get("present"):
         return (FAIL, "no PCI bus in sysfs (/sys/bus/pci/devices missing): is /sys mounted?",
                 "sudo mount -t sysfs sysfs /sys", ev)
@@ -203,6 +203,10 @@ def kernel_driver(f):
                 remedies.append("Intel supports %s with the out-of-tree i915 only: sudo apt install "
                                 "linux-headers-$(uname -r) intel-i915-dkms intel-fw-gpu && sudo reboot"
                                 % fam["name"])
+            elif expected == "xe" and loaded and g.get("bars") and len(g["bars"]) > 2 and 0 < g["bars"][2] < (1 << 30):
+                msg += "; Resizable BAR is off, and xe refuses to start without it"
+                remedies.append("enable 'Above 4G Decoding' and 'Re-Size BAR Support' in the UEFI setup, then "
+                                "reboot (see pci.gpu)")
             elif not loaded:
                 remedies.append("sudo modprobe %s && sudo dmesg | grep -iE '%s|drm' | tail -20   "
                                 "# if it is blacklisted: grep -r %s /etc/modprobe.d" % (expected, expected, expected))
