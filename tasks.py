@@ -31,12 +31,24 @@ def _q(s):
         "only": "comma-separated check ids to run",
         "skip": "comma-separated check ids to skip",
         "timeout": "seconds for each slow probe (HTTP, torch child)",
+        "host": "verify this host over SSH: [user@]host[:port], or with --inventory a name, group or pattern",
+        "inventory": "Ansible inventory file of the hosts to verify over SSH",
+        "key": "SSH private key for --host",
+        "no_host_key_check": "do not check the SSH host key (throw-away test hosts only)",
     },
 )
 def verify(c, root=None, json=False, junit=None, user=None, xpum_url=None, ca_file=None, insecure=False,
-           credentials_file=None, python=None, only=None, skip=None, timeout=None):
-    """Check this machine's Intel GPU stack and say what to fix (exit 0 ok, 1 failed, 2 usage)."""
+           credentials_file=None, python=None, only=None, skip=None, timeout=None, host=None, inventory=None,
+           key=None, no_host_key_check=False):
+    """Check this machine's (or over SSH other hosts') Intel GPU stack, say what to fix (exit 0/1/2)."""
     args = [PY, "-m", "checks"]
+    if host or inventory:  # checks.remote: the same checks, shipped to the host(s) as a zipapp
+        args = [PY, "-m", "checks.remote"]
+        for flag, val in (("--host", host), ("--inventory", inventory), ("--key", key)):
+            if val is not None:
+                args += [flag, str(val)]
+        if no_host_key_check:
+            args.append("--no-host-key-check")
     for flag, val in (("--root", root), ("--junit", junit), ("--user", user), ("--xpum-url", xpum_url),
                       ("--ca-file", ca_file), ("--credentials-file", credentials_file),
                       ("--python", python), ("--only", only), ("--skip", skip), ("--timeout", timeout)):

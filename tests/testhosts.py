@@ -58,7 +58,7 @@ netns = "none"
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 """
-LABEL = "xpu-ops.testhost"            # value: the pid of the test process that started the host
+LABEL = "xpu-ops.testhost"            # value: pid:starttime of the test process that started the host
 ROOTFS_LABEL = "xpu-ops.rootfs"        # value: the rootfs folder's name (kept while a container uses it)
 MOUNT = "/etc/ssh/xpu-ops-test"        # per-host sshd settings and authorized key, read-only
 SSHD_DROPIN = f"""\
@@ -212,14 +212,16 @@ def _prune(cache: Path, keep: Path) -> None:
     olds = [p for p in cache.glob(f"rootfs-{SUITE}-*") if p != keep]
     if not olds:
         return
-    r = subprocess.run(["podman", "ps", "-a", "--filter", f"label={LABEL}", "--format",
-                        f'{{{{index .Labels "{ROOTFS_LABEL}"}}}}'], capture_output=True, text=True, timeout=60)
+    fmt = f'{{{{index .Labels "{ROOTFS_LABEL}"}}}}'
+    r = subprocess.run(["podman", "ps", "-a", "--filter", f"label={LABEL}", "--format", fmt],
+                       capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         return
     in_use = set(r.stdout.split())
     for old in olds:
         if old.name not in in_use:
-            with contextlib.suppress(TestHostError), _locked(cache / f".rootfs-{old.name.rsplit('-', 1)[1]}.lock", 0):
+            lock = cache / f".rootfs-{old.name.rsplit('-', 1)[1]}.lock"
+            with contextlib.suppress(TestHostError), _locked(lock, 0):
                 _remove_tree(old)
 
 
@@ -238,24 +240,31 @@ def podman(*args: str, env: Mapping, check: bool = True, timeout: float = 60) ->
     return _run(["podman", *args], env=env, check=check, timeout=timeout)
 
 
-def _pid_alive(pid: int) -> bool:
+def _process_id(pid: int | None = None) -> str:
+    """``pid:starttime`` of a process ("" if it is gone or a zombie): stays unique when pids are reused."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        stat = Path(f"/proc/{pid or os.getpid()}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat[stat.rindex(")") + 2:].split()
+    return "" if fields[0] in ("Z", "X") else f"{pid or os.getpid()}:{fields[19]}"
+
+
+def _owner_alive(label: str) -> bool:
+    pid, _, start = label.partition(":")
+    if not pid.isdigit():
+        return True                        # not ours to judge
+    return _process_id(int(pid)) == f"{pid}:{start}" if start else bool(_process_id(int(pid)))
 
 
 def remove_orphans(env: Mapping) -> list[str]:
     """Remove test hosts whose test process is gone (a run that was killed); return their names."""
-    r = podman("ps", "-a", "--filter", f"label={LABEL}", "--format", f'{{{{.Names}}}} {{{{index .Labels "{LABEL}"}}}}',
-               env=env, check=False)
+    fmt = f'{{{{.Names}}}} {{{{index .Labels "{LABEL}"}}}}'
+    r = podman("ps", "-a", "--filter", f"label={LABEL}", "--format", fmt, env=env, check=False)
     gone = []
     for line in r.stdout.splitlines():
-        name, _, pid = line.partition(" ")
-        if pid.strip().isdigit() and not _pid_alive(int(pid)):
+        name, _, owner = line.partition(" ")
+        if owner.strip() and not _owner_alive(owner.strip()):
             podman("rm", "-f", "-t", "1", name, env=env, check=False)
             gone.append(name)
     return gone
@@ -319,7 +328,8 @@ class SystemdHost:
 
     def ssh(self, command: str, *, check: bool = False, timeout: float = 60,
             input: str | None = None) -> subprocess.CompletedProcess:
-        return _run(["ssh", *self.ssh_args, self.destination, command], check=check, timeout=timeout, input=input)
+        return _run(["ssh", *self.ssh_args, self.destination, command], check=check, timeout=timeout,
+                    input=input)
 
     def exec(self, cmd: str | Sequence[str], *, check: bool = False, timeout: float = 60,
              input: str | None = None) -> subprocess.CompletedProcess:
@@ -421,7 +431,7 @@ def start_host(rootfs: Path, key: Path, workdir: Path, *, name: str | None = Non
         port = pick_port()
         (mount / "port.conf").write_text(f"Port {port}\n")
         host = SystemdHost(name=name, port=port, key=key, workdir=hostdir, env=env)
-        podman("run", "-d", "--name", name, "--hostname", name, "--label", f"{LABEL}={os.getpid()}",
+        podman("run", "-d", "--name", name, "--hostname", name, "--label", f"{LABEL}={_process_id()}",
                "--label", f"{ROOTFS_LABEL}={rootfs.name}",
                "--systemd=always", "--network", "host", "--tty=false",
                "-v", f"{mount}:{MOUNT}:ro", *podman_args, "--rootfs", f"{rootfs}:O", "/sbin/init",

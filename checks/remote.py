@@ -1,0 +1,395 @@
+"""Verify other hosts: the checks travel as a zipapp over one SSH connection per host.
+
+The target needs python3 and nothing else. The zipapp (``checks.zipapp_build``) is streamed on
+ssh's stdin into a temp file there, run with the host's python3 as ``--json``, and removed; the
+JSON report comes back on stdout and is rendered here with the same renderers as local verify
+(``checks.report``). Exit codes are local verify's: 0 ok, 1 a check failed, 2 usage or config
+error -- and for a single host, 2 with one line on stderr when the host cannot be verified at
+all (unreachable, refused, timed out, no python3).
+
+    python -m checks.remote --host [user@]host[:port] [--key FILE] [verify options]
+    python -m checks.remote --inventory FILE [--host NAME|GROUP|PATTERN] [verify options]
+
+With an inventory, Ansible's own view of it (``ansible-inventory --list``) gives each host's
+address, port, user, key, ssh arguments and python interpreter. Paths given to --root,
+--ca-file, --credentials-file and --python are paths on the target.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Optional
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PROG = "xpu-ops verify"
+# Exit codes of the remote wrapper below (not of the checks): they carry the reason to us.
+RC_NO_PYTHON, RC_NO_TEMP, RC_SSH = 98, 97, 255
+# On the target: find python, copy stdin to a temp file, run it, always remove the file.
+REMOTE_SH = r"""
+py=$1; shift
+command -v "$py" >/dev/null 2>&1 || { echo "no $py on the host" >&2; exit 98; }
+f=$(mktemp "${TMPDIR:-/tmp}/xpu-ops-verify.XXXXXX") || { echo "cannot create a temp file" >&2; exit 97; }
+trap 'rm -f "$f"' EXIT
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
+cat > "$f" || { echo "cannot write $f" >&2; exit 97; }
+"$py" -E -s "$f" "$@"
+"""
+SSH_BASE = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=10",
+            "-o", "ServerAliveCountMax=3", "-o", "LogLevel=ERROR")
+NO_HOST_KEY_CHECK = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null")
+DEFAULT_HOST_TIMEOUT = 300.0
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError("%s (see --help)" % message)
+
+
+@dataclass
+class Target:
+    """Where and how to run: ``connection`` is "ssh" or "local" (Ansible's ansible_connection=local)."""
+
+    name: str
+    host: str = ""
+    user: Optional[str] = None
+    port: Optional[int] = None
+    key: Optional[str] = None
+    ssh_args: list = field(default_factory=list)
+    python: str = "python3"
+    connection: str = "ssh"
+
+    @property
+    def label(self) -> str:
+        if self.connection == "local":
+            return self.name
+        dest = "%s@%s" % (self.user, self.host) if self.user else self.host
+        dest = dest if self.port is None else "%s:%s" % (dest, self.port)
+        return dest if self.name in (self.host, dest) else "%s (%s)" % (self.name, dest)
+
+
+@dataclass
+class Outcome:
+    target: Target
+    report: Optional[dict] = None
+    error: Optional[str] = None      # why the host could not be verified (one line)
+    exit: int = EXIT_USAGE           # the host's own exit code: 0, 1, or 2
+    stderr: str = ""                 # what the remote checks printed on stderr (warnings)
+    seconds: float = 0.0
+
+
+# ------------------------------------------------------------------------------------ targets
+
+_SPEC = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<host>\[[^\]\s]+\]|[^:@\s\[\]]+)(?::(?P<port>\d{1,5}))?$")
+
+
+def parse_spec(spec: str) -> Target:
+    """``[user@]host[:port]`` (IPv6 as ``[::1]:22``) -> Target."""
+    m = _SPEC.match(spec or "")
+    if not m:
+        raise UsageError("cannot read host %r (use [user@]host[:port], or an inventory name with --inventory)"
+                         % spec)
+    port = int(m.group("port")) if m.group("port") else None
+    if port is not None and not 0 < port < 65536:
+        raise UsageError("port %d of %r is out of range" % (port, spec))
+    host = m.group("host").strip("[]")
+    return Target(name=spec, host=host, user=m.group("user"), port=port)
+
+
+def _ansible_inventory_cmd():
+    exe = os.path.join(os.path.dirname(sys.executable), "ansible-inventory")
+    return exe if os.access(exe, os.X_OK) else shutil.which("ansible-inventory")
+
+
+def inventory_targets(inventory: str, pattern: Optional[str] = None, timeout: float = 60) -> list:
+    """Hosts of an Ansible inventory matching pattern (a host, a group, any Ansible pattern; default all)."""
+    if not os.path.exists(inventory):
+        raise UsageError("inventory %s: no such file" % inventory)
+    exe = _ansible_inventory_cmd()
+    if not exe:
+        raise UsageError("ansible-inventory not found (run bin/setup)")
+    cmd = [exe, "-i", inventory, "--list"] + (["--limit", pattern] if pattern else [])
+    env = dict(os.environ, ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_NOCOLOR="1")
+    checkout_cfg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ansible.cfg")
+    if "ANSIBLE_CONFIG" not in env and os.path.exists(checkout_cfg):
+        env["ANSIBLE_CONFIG"] = checkout_cfg
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise UsageError("ansible-inventory -i %s took more than %d s" % (inventory, timeout)) from None
+    if r.returncode != 0:
+        lines = [x for x in r.stderr.splitlines() if x.strip()]
+        raise UsageError("inventory %s: %s" % (inventory, lines[-1] if lines else "ansible-inventory failed"))
+    data = json.loads(r.stdout or "{}")
+    hostvars = data.get("_meta", {}).get("hostvars", {})
+    names = sorted(set(hostvars) | _group_hosts(data, "all"))
+    if not names:
+        raise UsageError("inventory %s: no host matches %r" % (inventory, pattern or "all"))
+    return [_target_from_vars(n, hostvars.get(n, {})) for n in names]
+
+
+def _group_hosts(data, group, seen=None):
+    seen = seen if seen is not None else set()
+    if group in seen:
+        return set()
+    seen.add(group)
+    g = data.get(group, {})
+    out = set(g.get("hosts", []))
+    for child in g.get("children", []):
+        out |= _group_hosts(data, child, seen)
+    return out
+
+
+def _target_from_vars(name: str, hv: dict) -> Target:
+    def var(*keys):
+        for k in keys:
+            v = hv.get(k)
+            if v not in (None, ""):
+                if isinstance(v, str) and "{{" in v:
+                    raise UsageError("%s: %s=%r is a template; give verify the value itself" % (name, k, v))
+                return v
+        return None
+    t = Target(name=name, host=str(var("ansible_host", "ansible_ssh_host") or name))
+    conn = var("ansible_connection")
+    if conn == "local":
+        t.connection = "local"
+    elif conn not in (None, "ssh", "smart", "paramiko", "paramiko_ssh"):
+        raise UsageError("%s: ansible_connection=%s is not supported by verify (ssh or local)" % (name, conn))
+    user = var("ansible_user", "ansible_ssh_user")
+    t.user = str(user) if user else None
+    port = var("ansible_port", "ansible_ssh_port")
+    t.port = int(port) if port else None
+    key = var("ansible_ssh_private_key_file", "ansible_private_key_file")
+    t.key = os.path.expanduser(str(key)) if key else None
+    for k in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
+        if var(k):
+            t.ssh_args += shlex.split(str(var(k)))
+    py = var("ansible_python_interpreter")
+    if py and not str(py).startswith("auto"):
+        t.python = str(py)
+    return t
+
+
+# ------------------------------------------------------------------------------------ running
+
+def ssh_command(t: Target, remote_argv: list) -> list:
+    """The local argv that runs remote_argv on the target (over ssh, or through sh for local)."""
+    if t.connection == "local":
+        return ["sh", "-c", REMOTE_SH, "xpu-ops-verify", *remote_argv]
+    cmd = ["ssh", *SSH_BASE]
+    if t.port:
+        cmd += ["-p", str(t.port)]
+    if t.key:
+        cmd += ["-i", t.key, "-o", "IdentitiesOnly=yes"]
+    if t.user:
+        cmd += ["-l", t.user]
+    cmd += [*t.ssh_args, "--", t.host]
+    # ssh hands one string to the login shell of the user: quote every word for it.
+    cmd.append(" ".join(shlex.quote(w) for w in ["sh", "-c", REMOTE_SH, "xpu-ops-verify", *remote_argv]))
+    return cmd
+
+
+def _last_line(text: str) -> str:
+    lines = [x.strip() for x in (text or "").splitlines() if x.strip()]
+    return lines[-1] if lines else ""
+
+
+def _ssh_hint(line: str, t: Target) -> str:
+    low = line.lower()
+    if "host key verification failed" in low or "remote host identification has changed" in low:
+        return " (add the host's key to known_hosts, or --no-host-key-check for throw-away test hosts)"
+    if "permission denied" in low:
+        return " (check the user and --key)"
+    return ""
+
+
+def run_target(t: Target, payload: bytes, checks_argv: list,
+               timeout: float = DEFAULT_HOST_TIMEOUT) -> Outcome:
+    """Run the zipapp on one target; never raises for a host-side problem (the Outcome says it)."""
+    out = Outcome(target=t)
+    cmd = ssh_command(t, [t.python, "--json", *checks_argv])
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run(cmd, input=payload, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        out.seconds = time.monotonic() - t0
+        out.error = "no answer within %.0f s (raise --host-timeout?)" % timeout
+        return out
+    except OSError as e:
+        out.error = "cannot run %s: %s" % (cmd[0], e.strerror or e)
+        return out
+    out.seconds = time.monotonic() - t0
+    stdout = r.stdout.decode("utf-8", "replace")
+    stderr = r.stderr.decode("utf-8", "replace")
+    last = _last_line(stderr)
+    if r.returncode in (EXIT_OK, EXIT_FAILED):
+        try:
+            report = json.loads(stdout)
+            if not isinstance(report, dict) or "checks" not in report or "ok" not in report:
+                raise ValueError("not a report")
+        except ValueError:
+            out.error = "the checks printed no JSON report (exit %d)%s" % (
+                r.returncode, ": " + last if last else "")
+            return out
+        out.report, out.exit, out.stderr = report, r.returncode, stderr
+        return out
+    if r.returncode == RC_SSH and t.connection == "ssh":
+        out.error = "ssh: %s%s" % (last.removeprefix("ssh: ") or "connection failed", _ssh_hint(last, t))
+    elif r.returncode == RC_NO_PYTHON:
+        out.error = "%s (install python3 there, or give --interpreter / ansible_python_interpreter)" % (
+            last or "no python3 on the host")
+    elif r.returncode == RC_NO_TEMP:
+        out.error = last or "cannot write the checks to a temp file there"
+    elif r.returncode == EXIT_USAGE:
+        out.error = last.removeprefix(PROG + ": error: ") or "usage or config error"
+    else:
+        out.error = "the checks ended with exit %d%s" % (r.returncode, ": " + last if last else "")
+    return out
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+def parser():
+    p = _Parser(prog=PROG + " --host", description=__doc__.split("\n\n")[0])
+    p.add_argument("--host", help="[user@]host[:port], or with --inventory a host, group or pattern")
+    p.add_argument("--inventory", help="Ansible inventory file")
+    p.add_argument("--key", help="SSH private key (overrides the inventory's)")
+    p.add_argument("--no-host-key-check", action="store_true",
+                   help="do not check the SSH host key (throw-away test hosts only)")
+    p.add_argument("--ssh-args", default="",
+                   help="more ssh arguments, one string (like ansible_ssh_extra_args)")
+    p.add_argument("--host-timeout", type=float, default=DEFAULT_HOST_TIMEOUT,
+                   help="seconds for each host, connection included (default %d)" % DEFAULT_HOST_TIMEOUT)
+    p.add_argument("--interpreter", help="python on the target that runs the checks (default python3; "
+                   "an inventory's ansible_python_interpreter)")
+    p.add_argument("--forks", type=int, default=8, help="hosts verified at once (default 8)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE (here, not on the host)")
+    p.add_argument("--no-color", action="store_true", help="no colour even on a terminal")
+    # Passed to the checks on the target (paths are the target's).
+    for flag in ("--root", "--user", "--xpum-url", "--ca-file", "--credentials-file", "--python", "--only",
+                 "--skip", "--timeout", "--torch-timeout"):
+        p.add_argument(flag)
+    p.add_argument("--insecure", action="store_true")
+    return p
+
+
+def checks_argv(a) -> list:
+    argv = []
+    for flag in ("root", "user", "xpum_url", "ca_file", "credentials_file", "python", "only", "skip",
+                 "timeout", "torch_timeout"):
+        v = getattr(a, flag)
+        if v is not None:
+            argv += ["--" + flag.replace("_", "-"), str(v)]
+    if a.insecure:
+        argv.append("--insecure")
+    return argv
+
+
+def targets_of(a) -> list:
+    if a.inventory:
+        targets = inventory_targets(a.inventory, a.host)
+    elif a.host:
+        targets = [parse_spec(a.host)]
+    else:
+        raise UsageError("give --host [user@]host[:port], or --inventory FILE [--host PATTERN]")
+    extra = shlex.split(a.ssh_args) if a.ssh_args else []
+    for t in targets:
+        if a.key:
+            if not os.path.isfile(a.key):
+                raise UsageError("--key %s: no such file" % a.key)
+            t.key = os.path.abspath(a.key)
+        if a.no_host_key_check:
+            t.ssh_args = [*NO_HOST_KEY_CHECK, *t.ssh_args]
+        t.ssh_args += extra
+        if a.interpreter:
+            t.python = a.interpreter
+    return targets
+
+
+def verify_targets(targets, checks_args, timeout=DEFAULT_HOST_TIMEOUT, forks=8, zipapp=None) -> list:
+    """Verify every target (at most forks at once); one Outcome each, in the targets' order."""
+    from checks import zipapp_build
+    payload = open(zipapp or zipapp_build.build(), "rb").read()
+    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(targets)))) as pool:
+        return list(pool.map(lambda t: run_target(t, payload, checks_args, timeout), targets))
+
+
+def _junit_all(outcomes) -> str:
+    from checks import report as R
+    import xml.etree.ElementTree as ET
+    if len(outcomes) == 1 and outcomes[0].report is not None:
+        return R.render_junit(outcomes[0].report, host=outcomes[0].target.name)
+    suites = ET.Element("testsuites", name="xpu-ops verify")
+    for o in outcomes:
+        if o.report is not None:
+            suites.append(ET.fromstring(R.render_junit(o.report, host=o.target.name).encode()))
+        else:
+            s = ET.SubElement(suites, "testsuite", name="xpu-ops verify", tests="1", failures="0", errors="1",
+                              skipped="0", hostname=o.target.name)
+            case = ET.SubElement(s, "testcase", classname="xpu-ops.%s" % o.target.name, name="connect")
+            ET.SubElement(case, "error", message=o.error or "", type="unreachable")
+    return ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def main(argv=None) -> int:
+    from checks import report as R
+    try:
+        a = parser().parse_args(argv)
+        targets = targets_of(a)
+        outcomes = verify_targets(targets, checks_argv(a), a.host_timeout, a.forks)
+    except UsageError as e:
+        print("%s: error: %s" % (PROG, e), file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("%s: interrupted" % PROG, file=sys.stderr)
+        return 130
+    single = len(outcomes) == 1
+    color = sys.stdout.isatty() and not a.no_color and "NO_COLOR" not in os.environ
+    for o in outcomes:
+        if o.stderr.strip():
+            sys.stderr.write(o.stderr if single else "".join("%s: %s\n" % (o.target.name, x)
+                                                             for x in o.stderr.splitlines()))
+        if o.error:
+            print("%s: error: %s: %s" % (PROG, o.target.label, o.error), file=sys.stderr)
+    if a.json:
+        if single:
+            if outcomes[0].report is not None:
+                print(json.dumps(outcomes[0].report, indent=2, default=str))
+        else:
+            hosts = {o.target.name: o.report if o.error is None else {"error": o.error} for o in outcomes}
+            ok = all(o.report is not None and o.report["ok"] for o in outcomes)
+            print(json.dumps({"ok": ok, "hosts": hosts}, indent=2, default=str))
+    else:
+        text = [R.render_text(o.report, color=color, host=o.target.label)
+                for o in outcomes if o.report is not None]
+        sys.stdout.write("\n".join(text))
+    if a.junit:
+        try:
+            with open(a.junit, "w") as f:
+                f.write(_junit_all(outcomes))
+        except OSError as e:
+            print("%s: error: cannot write --junit %s: %s" % (PROG, a.junit, e.strerror), file=sys.stderr)
+            return EXIT_USAGE
+    codes = [o.exit if o.error is None else EXIT_USAGE for o in outcomes]
+    if single:
+        return codes[0]
+    if all(o.error for o in outcomes):
+        return EXIT_USAGE
+    return EXIT_FAILED if any(c != EXIT_OK for c in codes) else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
