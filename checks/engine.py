@@ -1,8 +1,6 @@
 """One way through: gather facts -> evaluate checks -> a report dict (rendered by checks.report)."""
 import os
 import sys
-from dataclasses import dataclass, field
-from typing import Optional
 
 from checks import facts as F
 from checks.result import FAIL, PASS, REGISTRY, SKIP, WARN, Result  # noqa: F401
@@ -20,20 +18,17 @@ def _load_rules():
     import checks.rules  # noqa: F401  (registers the checks)
 
 
-@dataclass
 class Options:
-    root: str = "/"
-    user: Optional[str] = None
-    xpum_url: Optional[str] = None
-    ca_file: Optional[str] = None
-    insecure: bool = False
-    credentials_file: Optional[str] = None
-    python: str = field(default_factory=lambda: sys.executable)
-    only: Optional[list] = None
-    skip: list = field(default_factory=list)
-    timeout: float = 3.0
-    torch_timeout: float = 60.0
-    env: dict = field(default_factory=lambda: dict(os.environ))
+    """What the person asked for (the CLI flags), with the defaults of `python -m checks`."""
+
+    def __init__(self, root="/", user=None, xpum_url=None, ca_file=None, insecure=False, credentials_file=None,
+                 python=None, only=None, skip=None, timeout=3.0, torch_timeout=60.0, env=None):
+        self.root, self.user, self.xpum_url, self.ca_file = root, user, xpum_url, ca_file
+        self.insecure, self.credentials_file = insecure, credentials_file
+        self.python = python or sys.executable
+        self.only, self.skip = only, list(skip or [])
+        self.timeout, self.torch_timeout = timeout, torch_timeout
+        self.env = dict(os.environ) if env is None else env
 
 
 class UsageError(Exception):
@@ -141,8 +136,7 @@ def report(facts, results):
         })
     env = {k: p.get(k) for k in ("os_id", "os_version", "os_pretty", "kernel", "wsl2", "container")}
     env.update({"root": facts["root"], "user": facts["user"]["name"]})
-    import socket
-    env["hostname"] = socket.gethostname() if facts["root"] in ("/", "") else None
+    env["hostname"] = os.uname().nodename if facts["root"] in ("/", "") else None
     return {"ok": summary[FAIL] == 0, "summary": summary, "environment": env, "gpus": gpus,
             "checks": [r.as_dict() for r in results]}
 

@@ -6,9 +6,7 @@ evidence the report carries.
 """
 import os
 import re
-import shutil
 import stat
-import subprocess
 import threading
 
 from checks import families
@@ -367,14 +365,19 @@ def dpkg_packages(root, names=PACKAGES_OF_INTEREST):
     want = set(names)
     out = {}
     for stanza in text.split("\n\n"):
+        stanza = stanza.lstrip("\n")
+        if not stanza.startswith("Package: "):
+            continue
+        eol = stanza.find("\n")
+        if stanza[9:eol if eol > 0 else None].strip() not in want:
+            continue
         fields = {}
         for line in stanza.splitlines():
             if line and not line[0].isspace() and ":" in line:
                 k, v = line.split(":", 1)
                 fields[k] = v.strip()
-        name = fields.get("Package")
-        if name in want and fields.get("Status", "").endswith(" installed"):
-            out[name] = fields.get("Version")
+        if fields.get("Status", "").endswith(" installed"):
+            out[fields["Package"]] = fields.get("Version")
     return out
 
 
@@ -403,7 +406,7 @@ def service_facts(root, timeout=2.0, env=None):
         units[unit] = {"installed": bool(files), "enabled": wants, "active": None}
     systemd = root.is_dir("/run/systemd/system")
     installed = [u for u in units if units[u]["installed"]]
-    if root.is_real and systemd and installed and shutil.which("systemctl"):
+    if root.is_real and systemd and installed and _which("systemctl"):
         states = _run(["systemctl", "is-active"] + installed, timeout).split()
         for unit, state in zip(installed, states):
             units[unit]["active"] = state
@@ -411,7 +414,12 @@ def service_facts(root, timeout=2.0, env=None):
             "containers": _containers(root, timeout, env if env is not None else os.environ)}
 
 
+def _which(cmd):
+    return any(os.access(os.path.join(d, cmd), os.X_OK) for d in os.environ.get("PATH", "").split(os.pathsep) if d)
+
+
 def _run(argv, timeout):
+    import subprocess
     try:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         return r.stdout

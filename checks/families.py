@@ -1,6 +1,6 @@
 """The GPU family table (gpu_families.json, one source for checks and roles) and pci.ids names."""
 import json
-import pkgutil
+import os
 
 PCI_IDS_PATHS = ("/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids", "/usr/share/pci.ids")
 INTEL = 0x8086
@@ -11,13 +11,19 @@ _table = None
 def table():
     global _table
     if _table is None:
-        data = json.loads(pkgutil.get_data("checks", "gpu_families.json").decode())
+        data = json.loads(package_data("gpu_families.json").decode())
         by_id = {}
         for fam in data["families"]:
             for dev in fam["device_ids"]:
                 by_id[int(dev, 16)] = fam
         _table = (data["families"], by_id)
     return _table
+
+
+def package_data(name):
+    """A data file of the checks package, from a checkout or from inside the zipapp alike."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return __loader__.get_data(os.path.join(here, name))
 
 
 def family_of(device_id):

@@ -1,6 +1,4 @@
 """Render a report dict (the --json shape) as text or JUnit XML. Local and remote verify share these."""
-import xml.etree.ElementTree as ET
-
 LAYERS = (("Host", ("platform", "pci.gpu")),
           ("Kernel", ("kernel.driver", "firmware", "dri.nodes", "dri.access")),
           ("User space", ("userspace", "torch.xpu")),
@@ -49,6 +47,7 @@ def render_text(report, color=False, host=None):
 
 
 def render_junit(report, host=None):
+    import xml.etree.ElementTree as ET
     host = host or report.get("environment", {}).get("hostname") or "localhost"
     s = report["summary"]
     suite = ET.Element("testsuite", name="xpu-ops verify", tests=str(len(report["checks"])),

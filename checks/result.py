@@ -1,18 +1,14 @@
 """The check result and the check registry."""
-from dataclasses import dataclass, field
-
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 _RANK = {PASS: 0, SKIP: 0, WARN: 1, FAIL: 2}
 
 
-@dataclass
 class Result:
-    id: str
-    status: str
-    title: str
-    detail: str = ""
-    remedy: str = ""
-    evidence: dict = field(default_factory=dict)
+    __slots__ = ("id", "status", "title", "detail", "remedy", "evidence")
+
+    def __init__(self, id, status, title, detail="", remedy="", evidence=None):  # noqa: A002
+        self.id, self.status, self.title = id, status, title
+        self.detail, self.remedy, self.evidence = detail, remedy, evidence if evidence is not None else {}
 
     def as_dict(self):
         return {"id": self.id, "status": self.status, "title": self.title, "detail": self.detail,

@@ -1,7 +1,6 @@
 """Start the PyTorch probe in a child interpreter, concurrently with the other facts."""
 import json
 import os
-import pkgutil
 import signal
 import subprocess
 import time
@@ -14,7 +13,8 @@ class TorchProbe:
         self.python = python
         self.timeout = timeout
         self.started = time.monotonic()
-        src = pkgutil.get_data("checks", "torch_probe.py").decode()
+        from checks.families import package_data
+        src = package_data("torch_probe.py").decode()
         env = dict(os.environ if env is None else env)
         env.setdefault("PYTHONWARNINGS", "ignore")
         try:
