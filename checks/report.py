@@ -41,8 +41,8 @@ def render_text(report, color=False, host=None):
     if color:
         verdict = (COLOR["pass"] if report["ok"] else COLOR["fail"]) + verdict + RESET
     out.append("")
-    out.append("%d passed, %d failed, %d warnings, %d skipped: %s" % (s["pass"], s["fail"], s["warn"], s["skip"],
-                                                                    verdict))
+    out.append("%d passed, %d failed, %d warning%s, %d skipped: %s" % (
+        s["pass"], s["fail"], s["warn"], "" if s["warn"] == 1 else "s", s["skip"], verdict))
     return "\n".join(out) + "\n"
 
 
