@@ -22,7 +22,8 @@ USERSPACE = ["intel-opencl-icd", "libze1", "libigdgmm12", "clinfo", "intel-gpu-t
              "intel-media-va-driver-non-free"]
 FIRMWARE = ["firmware-misc-nonfree"]
 EXTRA = ["-e", "intel_gpu_driver_media_nonfree=true", "-e", "intel_gpu_driver_firmware=install",
-         "-e", '{"intel_gpu_driver_users": ["gpuuser"]}', "-e", '{"intel_gpu_driver_modprobe_options": {"i915": "enable_guc=3"}}',
+         "-e", '{"intel_gpu_driver_users": ["gpuuser"]}',
+         "-e", '{"intel_gpu_driver_modprobe_options": {"i915": "enable_guc=3"}}',
          "-e", f"xpumanager_rest_password={SECRET}"]
 
 
@@ -89,7 +90,8 @@ def test_wrong_variables_rejected_before_any_change(host, tmp, outputs):
         (["-e", "intel_gpu_driver_mirror=ftp:/nowhere"], "must be an http(s):// or file:// URL"),
         (["-e", '{"intel_gpu_driver_package_versions": {"clinfo": "latest!"}}'], "is not a Debian version string"),
         (["-e", '{"intel_gpu_driver_gpu_families": ["voodoo"]}'], "unknown GPU family 'voodoo'"),
-        (["-e", '{"intel_gpu_driver_users": ["nosuchuser"]}'], "user 'nosuchuser' in intel_gpu_driver_users does not exist"),
+        (["-e", '{"intel_gpu_driver_users": ["nosuchuser"]}'],
+         "user 'nosuchuser' in intel_gpu_driver_users does not exist"),
     ]
     for args, message in cases:
         rc, out, _, _ = run(host, *args, tmp=tmp, check_rc=None)

@@ -38,7 +38,7 @@ def intel_gpu_families(pci_functions):
             klass = int(str(fn.get("class", "0")), 16)
             device = int(str(fn.get("device", "0")), 16)
         except ValueError as exc:
-            raise AnsibleFilterError("intel_gpu_families: bad PCI id in %r: %s" % (fn, exc))
+            raise AnsibleFilterError("intel_gpu_families: bad PCI id in %r: %s" % (fn, exc)) from None
         if vendor != 0x8086 or (klass >> 16) != 0x03:
             continue
         f = fam.family_of(device)

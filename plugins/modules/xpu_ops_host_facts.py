@@ -37,11 +37,11 @@ wsl2:
   returned: always
 """
 
-import glob
-import grp
-import os
+import glob  # noqa: E402 (Ansible modules keep DOCUMENTATION first)
+import grp  # noqa: E402 (Ansible modules keep DOCUMENTATION first)
+import os  # noqa: E402 (Ansible modules keep DOCUMENTATION first)
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 SECURE_BOOT_VAR = "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
 
