@@ -61,3 +61,21 @@ def test_stopped_host_is_gone(fresh_systemd_host):
     r = th.podman("ps", "-a", "--filter", f"name=^{h.name}$", "--format", "{{.Names}}", env=h.env)
     assert r.stdout.strip() == ""
     assert th._port_free(h.port)
+
+
+def test_port_taken_after_the_pick_starts_again(fresh_systemd_host, monkeypatch):
+    """Another program binds the picked port before sshd does: the host comes up on another port."""
+    import socket
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        real, picks = th.pick_port, []
+
+        def pick():
+            picks.append(1)
+            return taken if len(picks) == 1 else real()
+        monkeypatch.setattr(th, "pick_port", pick)
+        h = fresh_systemd_host(wait="ssh")
+    assert len(picks) == 2 and h.port != taken
+    assert h.ssh("true").returncode == 0

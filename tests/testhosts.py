@@ -82,6 +82,10 @@ class TestHostError(RuntimeError):
     __test__ = False  # not a pytest test class
 
 
+class _PortTaken(TestHostError):
+    """Something else took the host's port between our pick and sshd's bind: start again."""
+
+
 def _run(args: Sequence[str], *, check: bool = True, timeout: float = 120, env: Mapping | None = None,
          input: str | bytes | None = None, text: bool = True) -> subprocess.CompletedProcess:
     r = subprocess.run(list(args), capture_output=True, text=text, timeout=timeout, input=input,
@@ -326,10 +330,11 @@ class SystemdHost:
         """Options for ``ssh`` (without the destination): port, key, no known_hosts, batch mode."""
         return ["-p", str(self.port), "-i", str(self.key), *SSH_OPTIONS]
 
-    def ssh(self, command: str, *, check: bool = False, timeout: float = 60,
-            input: str | None = None) -> subprocess.CompletedProcess:
-        return _run(["ssh", *self.ssh_args, self.destination, command], check=check, timeout=timeout,
-                    input=input)
+    def ssh(self, command: str, *, check: bool = False, timeout: float = 60, input: str | None = None,
+            options: Sequence[str] = ()) -> subprocess.CompletedProcess:
+        """Run command over ssh as the host's user; options go first (ssh takes the first value)."""
+        return _run(["ssh", *options, *self.ssh_args, self.destination, command], check=check,
+                    timeout=timeout, input=input)
 
     def exec(self, cmd: str | Sequence[str], *, check: bool = False, timeout: float = 60,
              input: str | None = None) -> subprocess.CompletedProcess:
@@ -371,14 +376,25 @@ class SystemdHost:
         t0 = time.monotonic()
         deadline = t0 + timeout
         last = ""
+        tries = 0
         while time.monotonic() < deadline:
+            answered = False
             if not _port_free(self.port):
-                r = self.ssh(f"cat {MOUNT}/name", timeout=15)
-                if r.returncode == 0 and r.stdout.strip() == self.name:
-                    return time.monotonic() - t0
-                last = (r.stderr or r.stdout).strip()
-                if r.returncode == 0:
-                    raise TestHostError(f"port {self.port} answers for another host ({r.stdout.strip()!r})")
+                try:
+                    r = self.ssh(f"cat {MOUNT}/name", timeout=10, options=("-o", "ConnectTimeout=3"))
+                except subprocess.TimeoutExpired:
+                    last = "no answer within 10 s"
+                else:
+                    if r.returncode == 0 and r.stdout.strip() == self.name:
+                        return time.monotonic() - t0
+                    last = (r.stderr or r.stdout).strip()
+                    if r.returncode == 0:
+                        raise _PortTaken(f"port {self.port} answers for another host ({r.stdout.strip()!r})")
+                answered = True
+            tries += 1
+            if (answered or tries % 10 == 0) and \
+                    self.exec("systemctl is-failed --quiet ssh", timeout=20).returncode == 0:
+                raise _PortTaken(f"{self.name}: sshd failed (port {self.port} taken?)\n{self.diagnostics()}")
             time.sleep(0.1)
         raise TestHostError(f"{self.name}: no ssh on 127.0.0.1:{self.port} after {timeout:.0f} s ({last})\n"
                             + self.diagnostics())
@@ -431,12 +447,12 @@ def start_host(rootfs: Path, key: Path, workdir: Path, *, name: str | None = Non
         port = pick_port()
         (mount / "port.conf").write_text(f"Port {port}\n")
         host = SystemdHost(name=name, port=port, key=key, workdir=hostdir, env=env)
-        podman("run", "-d", "--name", name, "--hostname", name, "--label", f"{LABEL}={_process_id()}",
-               "--label", f"{ROOTFS_LABEL}={rootfs.name}",
-               "--systemd=always", "--network", "host", "--tty=false",
-               "-v", f"{mount}:{MOUNT}:ro", *podman_args, "--rootfs", f"{rootfs}:O", "/sbin/init",
-               env=env, timeout=120)
         try:
+            podman("run", "-d", "--name", name, "--hostname", name, "--label", f"{LABEL}={_process_id()}",
+                   "--label", f"{ROOTFS_LABEL}={rootfs.name}",
+                   "--systemd=always", "--network", "host", "--tty=false",
+                   "-v", f"{mount}:{MOUNT}:ro", *podman_args, "--rootfs", f"{rootfs}:O", "/sbin/init",
+                   env=env, timeout=120)
             if wait != "none":
                 host.wait_ssh(timeout)
             if wait == "system":
@@ -444,10 +460,13 @@ def start_host(rootfs: Path, key: Path, workdir: Path, *, name: str | None = Non
                 if state not in ("running", "degraded"):
                     raise TestHostError(f"{name}: systemd is {state!r}\n{host.diagnostics()}")
             return host
-        except TestHostError as e:
+        except _PortTaken:
             host.stop()
-            if "answers for another host" not in str(e) or attempt == 4:
+            if attempt == 4:
                 raise
+        except BaseException:
+            host.stop()
+            raise
     raise AssertionError("unreachable")
 
 
