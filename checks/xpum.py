@@ -334,6 +334,7 @@ class XpumClient:
         self._http_client = None
         self._prechecked = False
         self._auth_error = None
+        self._auth_confirmed = False  # an authenticated request got past the login once
 
     def __repr__(self):
         return (
@@ -512,6 +513,8 @@ class XpumClient:
                 )
             self._auth_error = self._error("auth", msg, status=401)
             raise self._auth_error
+        if creds:
+            self._auth_confirmed = True
         return r
 
     def _http_error(self, r, path: str) -> XpumError:
@@ -716,6 +719,16 @@ class XpumClient:
 
     def _health_rest(self, device_id: int) -> dict:
         data = self._get_json(f"/rest/v1/devices/{device_id}/health", device_id=device_id)
+        try:
+            m = self._metrics_1x(device_id, with_total=False)
+        except XpumError as e:
+            if e.kind in ("auth", "notfound"):
+                raise
+            m = None
+        return self._health_1x(device_id, data, m)
+
+    def _health_1x(self, device_id: int, data, metrics) -> dict:
+        """/health JSON (+ the metrics from /stats, or None) -> our health dict."""
         if not isinstance(data, dict):
             raise self._error(
                 "protocol", f"{self.url}/rest/v1/devices/{device_id}/health is not a JSON object"
@@ -725,13 +738,7 @@ class XpumClient:
             if isinstance(comp, dict) and "status" in comp:
                 components[name] = {"status": comp.get("status"), "description": comp.get("description")}
         status = _overall(_STATUS_1X.get(c["status"], "unknown") for c in components.values())
-        try:
-            m = self._metrics_1x(device_id, with_total=False)
-            temperature, power = m["temperature"], m["power_usage"]
-        except XpumError as e:
-            if e.kind in ("auth", "notfound"):
-                raise
-            temperature = power = None
+        temperature, power = (metrics["temperature"], metrics["power_usage"]) if metrics else (None, None)
         return {"status": status, "components": components, "temperature": temperature, "power_usage": power}
 
     def gpu_metrics(self, device_id) -> dict:
@@ -740,6 +747,11 @@ class XpumClient:
     # -- 1.x details
     def _metrics_1x(self, device_id: int, with_total: bool = True) -> dict:
         data = self._get_json(f"/rest/v1/devices/{device_id}/stats", device_id=device_id)
+        props = self._get_json(f"/rest/v1/devices/{device_id}", device_id=device_id) if with_total else None
+        return self._metrics_1x_from(device_id, data, props)
+
+    def _metrics_1x_from(self, device_id: int, data, props) -> dict:
+        """/stats JSON (+ /devices/<id> for the memory size, or None) -> our metrics dict."""
         if not isinstance(data, dict):
             raise self._error(
                 "protocol", f"{self.url}/rest/v1/devices/{device_id}/stats is not a JSON object"
@@ -750,13 +762,107 @@ class XpumClient:
             if isinstance(t, dict):
                 tiles.append({"tile_id": t.get("tile_id"), **_stats_1x(t.get("data_list"))})
         out = {"device_id": device_id, **_combine(device, tiles)}
-        out["memory_total"] = None
-        if with_total:
-            props = self._get_json(f"/rest/v1/devices/{device_id}", device_id=device_id)
-            size = _num(props.get("memory_physical_size_byte")) if isinstance(props, dict) else None
-            out["memory_total"] = None if size is None else size / MIB
+        size = _num(props.get("memory_physical_size_byte")) if isinstance(props, dict) else None
+        out["memory_total"] = None if size is None else size / MIB
         if len(tiles) > 1:
             out["tiles"] = tiles
+        return out
+
+    # -- health and metrics of every GPU in one round (invoke status/metrics, the HTTP service)
+    def gpu_state(self, device_id) -> dict:
+        """{"health", "metrics", "error"} of one GPU with the fewest requests: 1.x /health, /stats and
+        /devices/<id> at once; 2.x (and exporter-only 1.x) one /metrics scrape. Raises XpumError
+        (kind notfound for an unknown or vanished GPU, auth, transport errors)."""
+        self._check_id(device_id)
+        self._ensure()
+        if not self._prom():
+            state = self._states_rest([{"device_id": device_id}])[0]
+            if state is not None:
+                err = state.pop("_exc")
+                incomplete = state["health"] is None or state["metrics"] is None
+                if err is not None and (err.kind in ("notfound", "auth") or incomplete):
+                    raise err
+                return state
+            self.rest_api = False
+        fams = self._scrape()
+        return self._state_prom(fams, device_id)
+
+    def overview(self, max_workers: int = 32) -> list:
+        """Every GPU (as list_gpus) with "health", "metrics" and "error" (None, or {kind, message}
+        for a GPU that failed or vanished during the round), in one round: 1.x GET /devices, then
+        /health, /stats and /devices/<id> of every GPU all at once; 2.x (and exporter-only 1.x) one
+        /metrics scrape for everything. Raises XpumError when the list itself fails (or on a 401)."""
+        self._ensure()
+        if not self._prom():
+            try:
+                gpus = self._list_rest()
+            except _RestOff:
+                self.rest_api = False
+            else:
+                states = self._states_rest(gpus, max_workers)
+                if all(s is not None for s in states):
+                    out = []
+                    for g, st in zip(gpus, states):
+                        exc = st.pop("_exc")
+                        if exc is not None and exc.kind == "auth":
+                            raise exc
+                        out.append({**g, **st})
+                    return out
+                self.rest_api = False
+        fams = self._scrape()
+        return [{**g, **self._state_prom(fams, g["device_id"])} for g in self._gpus_prom(fams)]
+
+    def _state_prom(self, fams: dict, device_id: int) -> dict:
+        return {
+            "health": self._health_prom(fams, device_id),
+            "metrics": self._metrics_prom(fams, device_id),
+            "error": None,
+        }
+
+    def _states_rest(self, gpus: list, max_workers: int = 32) -> list:
+        """Per GPU {"health", "metrics", "error", "_exc"} from its three REST paths, all fetched
+        concurrently; None in place of a state when the server has no REST routes."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def fetch(path, device_id):
+            try:
+                return self._get_json(path, device_id=device_id)
+            except (XpumError, _RestOff) as e:
+                return e
+
+        parts = ("health", "stats", "props")
+        jobs = []
+        for g in gpus:
+            i = g["device_id"]
+            base = f"/rest/v1/devices/{i}"
+            jobs += [(f"{base}/health", i), (f"{base}/stats", i), (base, i)]
+        if not jobs:
+            return []
+        first = []
+        if not self._auth_confirmed:  # one login first: a wrong password must cost one failed login, not 3n
+            first = [fetch(*jobs[0])]
+        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(jobs)))) as pool:
+            results = first + list(pool.map(lambda job: fetch(*job), jobs[len(first):]))
+        out = []
+        for n, g in enumerate(gpus):
+            got = dict(zip(parts, results[3 * n : 3 * n + 3]))
+            if any(isinstance(v, _RestOff) for v in got.values()):
+                out.append(None)
+                continue
+            errors = [v for v in got.values() if isinstance(v, XpumError)]
+            metrics = health = None
+            try:
+                if not isinstance(got["stats"], XpumError):
+                    props = None if isinstance(got["props"], XpumError) else got["props"]
+                    metrics = self._metrics_1x_from(g["device_id"], got["stats"], props)
+                if not isinstance(got["health"], XpumError):
+                    health = self._health_1x(g["device_id"], got["health"], metrics)
+            except XpumError as e:
+                errors.append(e)
+            # a vanished GPU: any of its paths said "not found"; it wins over other errors
+            errors.sort(key=lambda e: (e.kind != "auth", e.kind != "notfound"))
+            exc = errors[0] if errors else None
+            out.append({"health": health, "metrics": metrics, "error": exc.as_dict() if exc else None, "_exc": exc})
         return out
 
     # -- Prometheus sources: the 2.x exporter, and a 1.x server whose REST API is off
@@ -948,6 +1054,38 @@ def _health_error(e: XpumError) -> dict:
     }
 
 
+def connect(urls, user=None, password=None, ca_file=None, insecure=False, timeout=3.0, tried=None) -> XpumClient:
+    """The first of ``urls`` that answers as XPU Manager 1.x or 2.x, as a detected client (the caller
+    closes it). Each URL tried is appended to ``tried`` as {"url", "outcome", "message"}. When none
+    answers, raises the most telling failure: anything that answered (TLS, HTTP, protocol, timeout)
+    before "refused"."""
+    tried = [] if tried is None else tried
+    failures = []
+    for candidate in urls:
+        c = XpumClient(candidate, user, password, ca_file=ca_file, insecure=insecure, timeout=timeout)
+        try:
+            info = c.detect()
+        except XpumError as e:
+            tried.append({"url": candidate, "outcome": e.kind if e.kind != "config" else "refused", "message": str(e)})
+            failures.append(e)
+            c.close()
+            continue
+        except Exception as e:
+            msg = c._scrub(f"unexpected {type(e).__name__} talking to {candidate}")
+            tried.append({"url": candidate, "outcome": "protocol", "message": msg})
+            failures.append(XpumError("protocol", msg))
+            c.close()
+            continue
+        tried.append(
+            {"url": candidate, "outcome": "ok", "message": f"XPU Manager {info['line']} answers at {candidate}"}
+        )
+        return c
+    telling = [e for e in failures if e.kind != "refused"] or failures
+    if not telling:
+        raise XpumError("config", "no XPU Manager URL to try")
+    raise telling[0]
+
+
 def gather(
     url=None, env=os.environ, credentials_file=None, ca_file=None, insecure=False, timeout=3.0
 ) -> dict:
@@ -981,40 +1119,13 @@ def gather(
             "message": f"unexpected {type(e).__name__} reading the configuration",
         }
         return out
-    client = None
-    failures = []
-    for candidate in urls:
-        c = XpumClient(candidate, user, password, ca_file=ca_file, insecure=insecure, timeout=timeout)
-        try:
-            info = c.detect()
-        except XpumError as e:
-            out["tried"].append(
-                {"url": candidate, "outcome": e.kind if e.kind != "config" else "refused", "message": str(e)}
-            )
-            failures.append(e)
-            c.close()
-            continue
-        except Exception as e:
-            msg = c._scrub(f"unexpected {type(e).__name__} talking to {candidate}")
-            out["tried"].append({"url": candidate, "outcome": "protocol", "message": msg})
-            failures.append(XpumError("protocol", msg))
-            c.close()
-            continue
-        out["tried"].append(
-            {
-                "url": candidate,
-                "outcome": "ok",
-                "message": f"XPU Manager {info['line']} answers at {candidate}",
-            }
-        )
-        out.update(url=info["url"], line=info["line"], version=info["version"])
-        client = c
-        break
-    if client is None:
-        telling = [e for e in failures if e.kind != "refused"] or failures
-        if telling:
-            out["error"] = telling[0].as_dict()
+    try:
+        client = connect(urls, user, password, ca_file=ca_file, insecure=insecure, timeout=timeout,
+                         tried=out["tried"])
+    except XpumError as e:
+        out["error"] = e.as_dict()
         return out
+    out.update(url=client.url, line=client.line, version=client.version)
     try:
         _fill(client, out)
     except XpumError as e:
