@@ -162,3 +162,121 @@ def test_uninstall_removes_it(host, tmp):
     assert not t.file("/etc/modprobe.d/intel-gpu.conf").exists
     _, _, data2, _ = run(host, "--playbook", "uninstall", tmp=tmp)
     assert stats(data2)["changed"] == 0
+
+
+# ------------------------------------------------------------------ XPU Manager 1.x with REST, on a real host
+
+SHIM = r'''#!/usr/bin/python3
+# Test stand-in for gunicorn serving xpum_rest: takes upstream's command line, serves the 1.x stand-in.
+import argparse, ssl, sys
+sys.path.insert(0, "/usr/lib/xpum/rest")
+import xpum_standins as xs
+p = argparse.ArgumentParser()
+p.add_argument("--certfile"); p.add_argument("--keyfile"); p.add_argument("--bind")
+a, _ = p.parse_known_args()
+host, _, port = a.bind.rpartition(":")
+srv = xs.Xpum1Rest(tls=False, rest_conf_text=open("conf/rest.conf").read())
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(a.certfile, a.keyfile)
+srv._ssl_ctx, srv.tls = ctx, True
+xs._Server((host.strip("[]"), int(port)), xs._Handler, srv).serve_forever()
+'''
+UNIT_REST = """[Unit]
+Description=XPUM_Rest daemon (test stand-in)
+After=xpum.service
+[Service]
+Type=simple
+User=xpum
+WorkingDirectory=/usr/lib/xpum/rest/
+ExecStart=gunicorn --certfile conf/cert.pem --keyfile conf/key.pem --bind 0.0.0.0:30000 -w 1 'xpum_rest_main:main()'
+[Install]
+WantedBy=multi-user.target
+"""
+UNIT_DAEMON = """[Unit]
+Description=XPUM daemon (test stand-in)
+[Service]
+ExecStart=/usr/bin/xpumd
+[Install]
+WantedBy=multi-user.target
+"""
+POSTINST = """#!/bin/sh
+set -e
+getent passwd xpum >/dev/null || useradd --system --no-create-home --shell /usr/sbin/nologin xpum
+if [ -d /run/systemd/system ]; then systemctl daemon-reload; systemctl enable --now xpum.service; fi
+"""
+
+
+def build_standin_deb(tmp):
+    """A .deb named xpumanager standing in for the real 1.x package (unreachable here): same unit names,
+    same xpum_rest command line (gunicorn is a shim that serves tests/xpum_standins.Xpum1Rest)."""
+    root = tmp / "xpumanager-standin"
+    files = {
+        "DEBIAN/control": "Package: xpumanager\nVersion: 1.2.99~standin\nArchitecture: all\nDepends: python3, passwd\n"
+                          "Maintainer: xpu-ops tests <tests@invalid>\nDescription: XPU Manager test stand-in\n",
+        "DEBIAN/postinst": POSTINST,
+        "usr/bin/gunicorn": SHIM,
+        "usr/bin/xpumd": "#!/bin/sh\nexec sleep infinity\n",
+        "usr/lib/systemd/system/xpum_rest.service": UNIT_REST,
+        "usr/lib/systemd/system/xpum.service": UNIT_DAEMON,
+        "usr/lib/xpum/rest/xpum_standins.py": (REPO / "tests/xpum_standins.py").read_text(),
+    }
+    for rel, text in files.items():
+        f = root / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(text)
+        f.chmod(0o755 if rel.startswith(("usr/bin", "DEBIAN/postinst")) else 0o644)
+    deb = tmp / "xpumanager_1.2.99~standin_all.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(deb)], check=True, capture_output=True)
+    return deb
+
+
+def test_xpumanager_rest_on_real_host(systemd_host, tmp, record_property):
+    import socket
+    import ssl
+    import urllib.request
+
+    h = systemd_host(wait="system")
+    deb = build_standin_deb(tmp)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["-e", '{"xpu_ops_roles": ["xpumanager"]}', "-e", "xpumanager_line=1.2", "-e", "xpumanager_source=local",
+            "-e", f"xpumanager_deb_path={deb}", "-e", "xpumanager_rest_enabled=true",
+            "-e", f"xpumanager_rest_password={SECRET}", "-e", f"xpumanager_rest_port={port}", "--diff"]
+    _, out1, data1, first = run(h, *args, tmp=tmp)
+    _, out2, data2, second = run(h, *args, tmp=tmp)
+    assert stats(data2)["changed"] == 0, out2[-6000:]
+    assert SECRET not in out1 + out2
+    record_property("xpumanager_timings", {"first_run_s": round(first, 1), "rerun_s": round(second, 1)})
+    t = infra(h, tmp)
+    conf = t.file("/usr/lib/xpum/rest/conf/rest.conf")
+    assert conf.mode == 0o640 and conf.user == "root" and conf.group == "xpum"
+    text = conf.content_string
+    assert "username = xpumadmin" in text and SECRET not in text
+    from checks.restconf import hash_password
+    salt = [ln.split("=", 1)[1].strip() for ln in text.splitlines() if ln.startswith("salt")][0]
+    assert f"password = {hash_password(SECRET, salt)}" in text
+    assert t.file("/usr/lib/xpum/rest/conf/key.pem").mode == 0o640
+    dropin = t.file("/etc/systemd/system/xpum_rest.service.d/10-xpu-ops-bind.conf")
+    assert f"--bind 127.0.0.1:{port}" in dropin.content_string
+    assert t.service("xpum_rest.service").is_enabled and t.service("xpum_rest.service").is_running
+    assert t.service("xpum.service").is_enabled and t.service("xpum.service").is_running
+    # bound to 127.0.0.1 only (the host shares the machine's network: read its listening sockets)
+    listen = [ln.split()[1] for ln in t.file("/proc/net/tcp").content_string.splitlines()[1:] if ln.split()[3] == "0A"]
+    assert f"0100007F:{port:04X}" in listen and f"00000000:{port:04X}" not in listen
+    # healthy over TLS (the role's certificate) with Basic auth
+    cafile = tmp / "xpum-cert.pem"
+    cafile.write_text(t.file("/usr/lib/xpum/rest/conf/cert.pem").content_string)
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    import base64
+    auth = base64.b64encode(f"xpumadmin:{SECRET}".encode()).decode()
+    req = urllib.request.Request(f"https://127.0.0.1:{port}/rest/v1/devices",
+                                 headers={"Authorization": f"Basic {auth}"})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+        assert r.status == 200 and "devices" in r.read().decode()
+    # uninstall: services gone, files gone
+    _, out3, _, _ = run(h, "--playbook", "uninstall", "-e", '{"xpu_ops_roles": ["xpumanager"]}', tmp=tmp)
+    assert SECRET not in out3
+    assert not t.package("xpumanager").is_installed
+    assert not t.file("/etc/systemd/system/xpum_rest.service.d").exists
+    assert not t.file("/usr/lib/xpum/rest/conf/rest.conf").exists
