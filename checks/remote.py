@@ -75,7 +75,8 @@ class Target:
     def label(self) -> str:
         if self.connection == "local":
             return self.name
-        dest = "%s@%s" % (self.user, self.host) if self.user else self.host
+        host = "[%s]" % self.host if ":" in self.host else self.host
+        dest = "%s@%s" % (self.user, host) if self.user else host
         dest = dest if self.port is None else "%s:%s" % (dest, self.port)
         return dest if self.name in (self.host, dest) else "%s (%s)" % (self.name, dest)
 
