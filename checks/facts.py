@@ -445,8 +445,8 @@ def engine_sockets(env):
     return out
 
 
-def _engine_containers(sock, timeout):
-    """GET /containers/json?all=1 over the engine's unix socket (Docker API; podman serves it too)."""
+def _engine_get(sock, path, timeout):
+    """GET path over the engine's unix socket (Docker API; podman serves it too) -> JSON, or None."""
     import http.client
     import json
     import socket
@@ -459,7 +459,7 @@ def _engine_containers(sock, timeout):
 
     conn = _Conn("localhost", timeout=timeout)
     try:
-        conn.request("GET", "/containers/json?all=1")
+        conn.request("GET", path)
         resp = conn.getresponse()
         if resp.status != 200:
             return None
@@ -468,6 +468,38 @@ def _engine_containers(sock, timeout):
         return None
     finally:
         conn.close()
+
+
+def _engine_containers(sock, timeout):
+    """GET /containers/json?all=1 over the engine's unix socket."""
+    return _engine_get(sock, "/containers/json?all=1", timeout)
+
+
+# Environment of an XPU Manager container that decides its exposure; no other value is kept (passwords).
+XPUM_EXPOSURE_ENV = ("XPUM_REST_HOST", "XPUM_REST_PORT", "XPUM_REST_NO_TLS", "XPUM_EXPORTER_NO_AUTH",
+                     "XPUM_EXPORTER_ONLY", "XPUM_REST_DISABLE")
+
+
+def _container_details(sock, cid, timeout):
+    """GET /containers/<id>/json: health, privileges, published ports, the XPUM_* switches (nothing else)."""
+    d = _engine_get(sock, "/containers/%s/json" % cid, timeout)
+    if not isinstance(d, dict):
+        return None
+    state, host, config = d.get("State") or {}, d.get("HostConfig") or {}, d.get("Config") or {}
+    health = (state.get("Health") or state.get("Healthcheck") or {}).get("Status") or None
+    ports = []
+    for cport, binds in sorted((host.get("PortBindings") or {}).items()):
+        for b in binds or [{}]:
+            ports.append({"container_port": cport, "host_ip": (b or {}).get("HostIp") or "",
+                          "host_port": (b or {}).get("HostPort") or ""})
+    env = {}
+    for item in config.get("Env") or []:
+        k, _, v = str(item).partition("=")
+        if k in XPUM_EXPOSURE_ENV:
+            env[k] = v
+    return {"health": health, "privileged": bool(host.get("Privileged")), "network_mode": host.get("NetworkMode") or "",
+            "ports": ports, "env": env, "cap_add": list(host.get("CapAdd") or []),
+            "devices": [x.get("PathOnHost") for x in host.get("Devices") or [] if isinstance(x, dict)]}
 
 
 def _containers(root, timeout, env):
@@ -486,7 +518,8 @@ def _containers(root, timeout, env):
             if XPUM_IMAGE_RE.search(image) or any(XPUM_IMAGE_RE.search(n) for n in names):
                 found.append({"engine": sock, "name": names[0] if names else c.get("Id", "")[:12],
                               "image": image, "state": c.get("State"), "status": c.get("Status") or "",
-                              "id": (c.get("Id") or "")[:12]})
+                              "id": (c.get("Id") or "")[:12],
+                              "inspect": _container_details(sock, c.get("Id") or names[0], timeout)})
     return {"engines": engines, "xpum": found}
 
 

@@ -2,7 +2,7 @@
 LAYERS = (("Host", ("platform", "pci.gpu")),
           ("Kernel", ("kernel.driver", "firmware", "dri.nodes", "dri.access")),
           ("User space", ("userspace", "torch.xpu")),
-          ("XPU Manager", ("xpum.service", "xpum.api", "xpum.health")))
+          ("XPU Manager", ("xpum.service", "xpum.api", "xpum.health", "xpum.exposure")))
 LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
 COLOR = {"pass": "\033[32m", "warn": "\033[33m", "fail": "\033[31;1m", "skip": "\033[2m"}
 RESET = "\033[0m"

@@ -455,10 +455,20 @@ def xpum_service(f):
     running = [c for c in cont if c.get("state") == "running" or c["status"].lower().startswith("up")]
     if running:
         c = running[0]
-        health = "unhealthy" if "unhealthy" in c["status"] else ("healthy" if "healthy" in c["status"] else None)
+        health = (c.get("inspect") or {}).get("health")  # from GET /containers/<id>/json
+        if not health:
+            health = "unhealthy" if "unhealthy" in c["status"] else ("healthy" if "healthy" in c["status"] else None)
         detail = "container %s (%s): %s" % (c["name"], c["image"], c["status"])
+        if health and health not in c["status"]:
+            detail += " (%s)" % health
         if health == "unhealthy":
-            return (FAIL, detail, "docker logs --tail 50 %s   # or: podman logs" % c["name"], ev)
+            return (FAIL, detail, "docker logs --tail 50 %s; docker inspect --format '{{json .State.Health}}' %s"
+                    "   # or: podman" % (c["name"], c["name"]), ev)
+        if health == "starting":
+            return (WARN, detail + "; its healthcheck has not passed yet",
+                    "wait for the start period, then: docker inspect --format '{{json .State.Health}}' %s"
+                    "   # podman without systemd runs healthchecks only on: podman healthcheck run %s"
+                    % (c["name"], c["name"]), ev)
         return PASS, detail, "", ev
     if cont:
         c = cont[0]
@@ -574,6 +584,51 @@ def xpum_health(f):
         remedy = ("read the details: xpu-smi health -d <id> (1.x) or the hw_status series; check cooling and "
                   "power for temperature/power warnings")
     return status, "; ".join(notes), remedy, ev
+
+
+LOOPBACK_PREFIXES = ("127.", "::1", "localhost")
+
+
+def _loopback(addr):
+    return bool(addr) and str(addr).strip("[]").startswith(LOOPBACK_PREFIXES)
+
+
+@check("xpum.exposure", "XPU Manager container privileges and exposure", "XPU Manager")
+def xpum_exposure(f):
+    why = _skip_reason(f, need_gpu=False, xpum=True)
+    if why:
+        return SKIP, why, "", {}
+    cont = ((f["services"].get("containers") or {}).get("xpum")) or []
+    if not cont:
+        return SKIP, "no XPU Manager container on this host's engine", "", {}
+    notes, remedies, ev = [], [], {}
+    for c in cont:
+        i = c.get("inspect") or {}
+        ev[c["name"]] = {k: i.get(k) for k in ("privileged", "network_mode", "ports", "env", "cap_add")}
+        if not i:
+            notes.append("%s: not inspectable" % c["name"])
+            continue
+        env = i.get("env") or {}
+        v2 = "xpumd" in (c.get("image") or "")
+        open_api = v2 or env.get("XPUM_EXPORTER_NO_AUTH") == "1"
+        no_tls = not v2 and env.get("XPUM_REST_NO_TLS") == "1"
+        if i.get("privileged"):
+            notes.append("%s runs privileged (every capability and device)" % c["name"])
+            remedies.append("drop privileged: true unless you update firmware or change GPU settings; "
+                            "least privilege: cap_drop ALL, cap_add SYS_ADMIN, devices /dev/dri")
+        wide = ["%s:%s" % (p["host_ip"] or "0.0.0.0", p["host_port"]) for p in i.get("ports") or []
+                if not _loopback(p["host_ip"])]
+        if i.get("network_mode") == "host" and not v2 and not _loopback(env.get("XPUM_REST_HOST", "0.0.0.0")):
+            wide.append("%s:%s (host network)" % (env.get("XPUM_REST_HOST", "0.0.0.0"),
+                                                  env.get("XPUM_REST_PORT", "29999")))
+        if wide and (open_api or no_tls):
+            how = "without authentication" if open_api else "without TLS (Basic auth in clear)"
+            notes.append("%s publishes its API on %s %s" % (c["name"], ", ".join(wide), how))
+            remedies.append("publish on 127.0.0.1 only (ports: [\"127.0.0.1:PORT:PORT\"], or XPUM_REST_HOST=127.0.0.1 "
+                            "with host networking), or keep TLS and Basic auth on")
+    if notes:
+        return WARN, "; ".join(notes), "\n".join(dict.fromkeys(remedies)), ev
+    return PASS, "%d XPU Manager container(s): not privileged, API on loopback or authenticated" % len(cont), "", ev
 
 
 # ---------------------------------------------------------------- PyTorch
