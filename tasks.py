@@ -110,7 +110,8 @@ def _adhoc_inventory(spec, key=None, no_host_key_check=False):
         "host": "inventory name/pattern (with --inventory), or [user@]host[:port] (ad-hoc), or localhost",
         "inventory": "inventory file (see inventory.example)",
         "limit": "further limit the hosts (ansible --limit)",
-        "playbook": "provision (default), site, verify or uninstall",
+        "playbook": "provision (default), site, verify, uninstall or xpumanager_container",
+        "container": "run XPU Manager as a container instead (playbook xpumanager_container, compose v2/podman)",
         "check": "dry run (ansible --check)",
         "diff": "show file changes (ansible --diff)",
         "tags": "only tasks with these tags (comma-separated)",
@@ -128,11 +129,13 @@ def _adhoc_inventory(spec, key=None, no_host_key_check=False):
 )
 def provision(c, host=None, inventory=None, limit=None, playbook="provision", check=False, diff=False, tags=None,
               skip_tags=None, extra_vars=None, key=None, become=True, become_user=None, ask_become_pass=False,
-              no_host_key_check=False, verbose=0):
+              no_host_key_check=False, verbose=0, container=False):
     """Provision Intel GPU hosts with Ansible (driver stack, XPU Manager, PyTorch XPU); ends with a per-host summary."""
     import tempfile
     if not host and not inventory:
         raise SystemExit("provision: give --host H or --inventory FILE")
+    if container:
+        playbook = "xpumanager_container"
     args = ["ansible-playbook", os.path.join(HERE, "playbooks", f"{playbook}.yml")]
     tmp = None
     if inventory:
@@ -172,3 +175,23 @@ def provision(c, host=None, inventory=None, limit=None, playbook="provision", ch
         if tmp:
             os.unlink(tmp.name)
     sys.exit(r.exited)
+
+
+@task(help={"output": "where to write it (default: docker-compose.xpu-monitor.yml at the repository root)",
+            "extra_vars": "KEY=VALUE, JSON or @file for the role (e.g. xpumanager_container_line=2); repeatable"},
+      iterable=["extra_vars"])
+def render_compose(c, output=None, extra_vars=None):
+    """Write the standalone docker-compose.xpu-monitor.yml from the xpumanager_container role's template."""
+    out = os.path.abspath(output or os.path.join(HERE, "docker-compose.xpu-monitor.yml"))
+    args = ["ansible-playbook", os.path.join(HERE, "playbooks", "xpumanager_container.yml"), "-i", "localhost,",
+            "-c", "local", "-e", "ansible_python_interpreter=" + PY, "-e", "xpu_ops_become=false",
+            "-e", "xpumanager_container_render_to=" + out]
+    for ev in extra_vars or []:
+        args += ["-e", ev]
+    env = {"ANSIBLE_CONFIG": os.path.join(HERE, "ansible.cfg"),
+           "PATH": os.path.dirname(PY) + os.pathsep + os.environ.get("PATH", "")}
+    r = c.run(" ".join(_q(a) for a in args), warn=True, hide="out", pty=False, env=env)
+    if r.exited:
+        print(r.stdout[-4000:], file=sys.stderr)
+        sys.exit(r.exited)
+    print(out)
