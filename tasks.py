@@ -66,12 +66,64 @@ def verify(c, root=None, json=False, junit=None, user=None, xpum_url=None, ca_fi
 def test(c, hosts=True):
     """Run the test suite: lint, fast unit tests first, then tests on real test hosts."""
     with c.cd(HERE):
-        c.run(f"{_q(PY)} -m ruff check checks tests tasks.py")
+        c.run(f"{_q(PY)} -m ruff check checks xpu_ops bench tests tasks.py")
         c.run(f"{_q(PY)} -m pytest -q -m 'not hosts'")
         if hosts:
             r = c.run(f"{_q(PY)} -m pytest -q -m hosts", warn=True)
             if r.exited not in (0, 5):  # 5 = no test collected
                 sys.exit(r.exited)
+
+
+_XPUM_HELP = {
+    "json": "print the JSON the HTTP API answers",
+    "xpum_url": "XPU Manager URL (else $XPU_MANAGER_URL, else the upstream defaults)",
+    "ca_file": "CA certificate to verify the XPU Manager's TLS certificate",
+    "insecure": "do not verify the XPU Manager's TLS certificate",
+    "credentials_file": "file with XPU Manager credentials (user:password or KEY=VALUE lines)",
+    "timeout": "seconds per XPU Manager request",
+}
+
+
+def _xpu_ops(c, command, *args, **opts):
+    """One call of `python -m xpu_ops COMMAND` (logic and exit codes live in xpu_ops.cli)."""
+    cmd = [PY, "-m", "xpu_ops", command, *args]
+    for name, val in opts.items():
+        if val is True:
+            cmd.append("--" + name.replace("_", "-"))
+        elif val not in (None, False):
+            cmd += ["--" + name.replace("_", "-"), str(val)]
+    r = c.run(" ".join(_q(a) for a in cmd), warn=True, pty=False, env={"PYTHONPATH": HERE})
+    sys.exit(r.exited)
+
+
+@task(help=dict(_XPUM_HELP, python="interpreter whose PyTorch to probe (default: this one)"))
+def status(c, json=False, xpum_url=None, ca_file=None, insecure=False, credentials_file=None, timeout=None,
+           python=None):
+    """PyTorch and XPU Manager view of every GPU (exit 0; 1 XPU Manager unavailable; 2 usage/config error)."""
+    _xpu_ops(c, "status", json=json, xpum_url=xpum_url, ca_file=ca_file, insecure=insecure,
+             credentials_file=credentials_file, timeout=timeout, python=python)
+
+
+@task(help=dict(_XPUM_HELP, device_id="XPU Manager's GPU id (default 0)"))
+def metrics(c, device_id=0, json=False, xpum_url=None, ca_file=None, insecure=False, credentials_file=None,
+            timeout=None):
+    """Health and metrics of one GPU (exit 0; 1 XPU Manager unavailable; 2 no such GPU or usage/config error)."""
+    _xpu_ops(c, "metrics", device_id=device_id, json=json, xpum_url=xpum_url, ca_file=ca_file,
+             insecure=insecure, credentials_file=credentials_file, timeout=timeout)
+
+
+@task(help={"host": "address to bind (default 127.0.0.1)", "port": "port (default 12788)",
+            "log_level": "uvicorn log level (default info)"})
+def serve(c, host="127.0.0.1", port=12788, log_level=None):
+    """Run the GPU status and metrics HTTP API (uvicorn); XPU Manager settings from the environment."""
+    _xpu_ops(c, "serve", host=host, port=port, log_level=log_level)
+
+
+@task(help={"seconds": "length of the cached-polling run (default 10)"})
+def bench_api(c, seconds=10):
+    """Benchmark the status API against a 1.x stand-in with 20 ms latency: concurrency and caching."""
+    c.run(" ".join(_q(a) for a in (PY, os.path.join(HERE, "bench", "api_bench.py"), "--seconds", seconds)),
+          pty=False, env={"PYTHONPATH": HERE})
 
 
 @task(help={"runs": "runs per side (interleaved)", "url": "XPU Manager URL the shell sequence curls"})

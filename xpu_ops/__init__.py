@@ -1,0 +1,17 @@
+"""xpu-ops GPU status and metrics: ``XPUMonitorService``, ``invoke status/metrics`` and the HTTP service.
+
+``from xpu_ops import get_xpu_monitor_service`` is cheap: FastAPI/uvicorn load only in ``xpu_ops.service``
+and ``xpu_ops.cli serve``; httpx only when XPU Manager is first asked.
+"""
+
+from xpu_ops.monitor import (  # noqa: F401
+    ConfigError,
+    GPUNotFound,
+    InvalidDeviceId,
+    MonitorError,
+    Settings,
+    XPUManagerUnavailable,
+    XPUMonitorService,
+    get_xpu_monitor_service,
+    reset_xpu_monitor_service,
+)

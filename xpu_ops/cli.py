@@ -1,0 +1,252 @@
+"""`python -m xpu_ops status|metrics|serve` (and `invoke status/metrics/serve`).
+
+status  [--json]                  PyTorch + XPU Manager, every GPU: exit 0, 1 when XPU Manager is unavailable
+metrics --device-id N [--json]    one GPU's health and metrics: exit 0, 1 XPU Manager unavailable, 2 no such GPU
+serve   [--host H] [--port P]     the HTTP service (uvicorn), 127.0.0.1:12788 by default
+
+Exit 2 for usage and configuration errors: one line on stderr, never a traceback. Options win over the
+environment variables (README "GPU status and metrics API"); the password is never printed.
+"""
+
+import argparse
+import json
+import socket
+import sys
+
+EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE = 0, 1, 2
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 12788
+
+
+class _Usage(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _Usage(message)
+
+
+def _device_id(text):
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid device id {text!r} (a non-negative integer)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid device id {text!r} (a non-negative integer)")
+    return value
+
+
+def _port(text):
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r} (1-65535)")
+    return value
+
+
+def _xpum_options(p):
+    p.add_argument("--xpum-url", help="XPU Manager URL (else $XPU_MANAGER_URL, else the upstream defaults)")
+    p.add_argument("--ca-file", help="CA certificate for XPU Manager's TLS (else $XPU_MANAGER_CA_FILE)")
+    p.add_argument("--insecure", action="store_true", default=None,
+                   help="do not verify XPU Manager's TLS certificate (else $XPU_MANAGER_INSECURE)")
+    p.add_argument("--credentials-file", help="XPU Manager credentials: 'user:password' or KEY=VALUE lines")
+    p.add_argument("--timeout", type=float, help="seconds per XPU Manager request (default 3)")
+
+
+def parser():
+    p = _Parser(prog="xpu-ops", description="GPU status and metrics: PyTorch + Intel XPU Manager.")
+    sub = p.add_subparsers(dest="command", metavar="{status,metrics,serve}", parser_class=_Parser)
+    st = sub.add_parser("status", help="PyTorch and XPU Manager view of every GPU")
+    st.add_argument("--json", action="store_true", help="print the JSON of GET /api/v1/analytics/gpu/status")
+    _xpum_options(st)
+    st.add_argument("--python", help="interpreter whose PyTorch to probe (else $XPU_OPS_PYTHON, else this one)")
+    st.add_argument("--torch-timeout", type=float, help="seconds for the PyTorch probe (default 60)")
+    me = sub.add_parser("metrics", help="health and metrics of one GPU")
+    me.add_argument("--device-id", type=_device_id, default=0, help="XPU Manager's GPU id (default 0)")
+    me.add_argument("--json", action="store_true", help="print the JSON of GET /api/v1/analytics/gpu/metrics")
+    _xpum_options(me)
+    se = sub.add_parser("serve", help="run the HTTP service (uvicorn)")
+    se.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
+    se.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    se.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    return p
+
+
+def _settings(a):
+    from xpu_ops.monitor import Settings
+
+    return Settings.from_env(url=getattr(a, "xpum_url", None), credentials_file=getattr(a, "credentials_file", None),
+                             ca_file=getattr(a, "ca_file", None), insecure=getattr(a, "insecure", None),
+                             timeout=getattr(a, "timeout", None), python=getattr(a, "python", None),
+                             torch_timeout=getattr(a, "torch_timeout", None))
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _num(v, fmt="{:.1f}"):
+    return "-" if v is None else fmt.format(v)
+
+
+def _mem(m):
+    if m.get("memory_used") is None and m.get("memory_total") is None:
+        return "-"
+    return f"{_num(m.get('memory_used'), '{:.0f}')} / {_num(m.get('memory_total'), '{:.0f}')}"
+
+
+def _table(rows):
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def render_status(st) -> str:
+    t, x = st["pytorch_gpu"], st["xpu_manager"]
+    lines = []
+    torch = f"torch {t['torch_version']}" if t.get("torch_version") else "PyTorch"
+    if t["available"]:
+        lines.append(f"PyTorch      {torch}: {t['count']} XPU device(s): {', '.join(t['names'])}; "
+                     f"use device {t['device']}")
+    else:
+        lines.append(f"PyTorch      {torch}: no XPU ({t.get('reason')}); use device {t['device']}")
+    ipex = "not installed" if not t.get("ipex_version") else (
+        f"{t['ipex_version']} (matches torch)" if t["intel_extension"] else f"{t['ipex_version']} (NOT usable)")
+    lines.append(f"IPEX         {ipex}")
+    if not x["available"]:
+        lines.append(f"XPU Manager  not available: {x.get('reason')}")
+        return "\n".join(lines) + "\n"
+    version = f" {x['version']}" if x.get("version") else ""
+    lines.append(f"XPU Manager  {x['line']}{version} at {x['url']}: {len(x['gpus'])} GPU(s)  "
+                 f"(as of {st['timestamp']})")
+    if x["gpus"]:
+        rows = [("ID", "NAME", "BDF", "HEALTH", "UTIL %", "MEM MiB used/total", "TEMP C", "POWER W")]
+        for g in x["gpus"]:
+            m, h = g["metrics"], g["health"]
+            rows.append((g["device_id"], g.get("device_name") or "?", g.get("pci_bdf_address") or "-", h["status"],
+                         _num(m["gpu_utilization"]), _mem(m), _num(m["temperature"]), _num(m["power_usage"])))
+        lines += ["", _table(rows)]
+        for g in x["gpus"]:
+            if g.get("reason"):
+                lines.append(f"GPU {g['device_id']}: {g['reason']}")
+            for name, c in g["health"]["components"].items():
+                if str(c.get("status", "")).lower() not in ("ok", "unknown", "", "none"):
+                    lines.append(f"GPU {g['device_id']}: {name} {c['status']}: {c.get('description') or ''}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+_UNITS = (("gpu_utilization", "%"), ("memory_used", "MiB"), ("memory_total", "MiB"), ("memory_utilization", "%"),
+          ("temperature", "C"), ("memory_temperature", "C"), ("power_usage", "W"), ("frequency", "MHz"),
+          ("energy", "J"))
+
+
+def render_metrics(body, gpu=None) -> str:
+    h, m = body["health"], body["metrics"]
+    name = f" {gpu.get('device_name')} ({gpu.get('pci_bdf_address')})" if gpu else ""
+    lines = [f"GPU {body['device_id']}{name}, as of {body['timestamp']}",
+             f"health              {h['status']}"]
+    for comp, c in h["components"].items():
+        lines.append(f"  {comp:<18}{c.get('status')}: {c.get('description') or ''}".rstrip())
+    for key, unit in _UNITS:
+        v = m.get(key)
+        lines.append(f"{key:<20}{'-' if v is None else f'{v:.2f} {unit}'}")
+    if m.get("tiles"):
+        rows = [("TILE", "UTIL %", "MEM MiB", "TEMP C", "MEM TEMP C", "POWER W", "FREQ MHz")]
+        for t in m["tiles"]:
+            rows.append((t["tile_id"], _num(t["gpu_utilization"]), _num(t["memory_used"], "{:.0f}"),
+                         _num(t["temperature"]), _num(t["memory_temperature"]), _num(t["power_usage"]),
+                         _num(t["frequency"], "{:.0f}")))
+        lines += ["", _table(rows)]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_status(a, out):
+    from xpu_ops.monitor import XPUMonitorService
+
+    st = XPUMonitorService(settings=_settings(a)).get_status()
+    out.write(json.dumps(st, indent=2) + "\n" if a.json else render_status(st))
+    return EXIT_OK if st["xpu_manager"]["available"] else EXIT_UNAVAILABLE
+
+
+def cmd_metrics(a, out):
+    from xpu_ops.monitor import GPUNotFound, XPUManagerUnavailable, XPUMonitorService
+
+    monitor = XPUMonitorService(settings=_settings(a))
+    try:
+        body = monitor.get_gpu_status(a.device_id)
+    except GPUNotFound as e:
+        print(f"xpu-ops metrics: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except XPUManagerUnavailable as e:
+        print(f"xpu-ops metrics: XPU Manager is not available ({e.kind}): {e}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    if a.json:
+        out.write(json.dumps(body, indent=2) + "\n")
+    else:
+        gpu = next((g for g in monitor.get_gpu_list() if g["device_id"] == a.device_id), None)
+        out.write(render_metrics(body, gpu))
+    return EXIT_OK
+
+
+def bind(host, port):
+    """A listening socket, or ConfigError with one line (address in use, no such address)."""
+    from xpu_ops.monitor import ConfigError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise ConfigError(f"cannot use --host {host}: {e.strerror}") from None
+    family, _, _, _, addr = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def cmd_serve(a, out):
+    _settings(a)  # a configuration error stops here, before anything listens
+    sock = bind(a.host, a.port)
+    import uvicorn
+
+    from xpu_ops.service import app
+
+    shown = f"[{a.host}]" if ":" in a.host else a.host
+    print(f"xpu-ops: serving the GPU status and metrics API on http://{shown}:{sock.getsockname()[1]} "
+          f"(OpenAPI at /openapi.json)", file=sys.stderr, flush=True)
+    config = uvicorn.Config(app, log_level=a.log_level, access_log=a.log_level == "debug", lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
+    return EXIT_OK
+
+
+def main(argv=None, out=None):
+    from xpu_ops.monitor import ConfigError
+
+    out = out or sys.stdout
+    p = parser()
+    try:
+        a = p.parse_args(argv)
+        if a.command is None:
+            raise _Usage("give a command: status, metrics or serve")
+        return {"status": cmd_status, "metrics": cmd_metrics, "serve": cmd_serve}[a.command](a, out)
+    except _Usage as e:
+        print(f"xpu-ops: error: {e} (see --help)", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as e:
+        print(f"xpu-ops: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("xpu-ops: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

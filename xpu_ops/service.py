@@ -1,0 +1,231 @@
+"""The HTTP service: GPU status and metrics (PyTorch + XPU Manager) as JSON.
+
+    GET /api/v1/analytics/gpu/status            pytorch_gpu + xpu_manager (200 even when XPU Manager is down)
+    GET /api/v1/analytics/gpu/metrics?device_id=N   one GPU: 404 unknown id, 422 invalid id, 503 XPU Manager down
+    GET /api/v1/health                          this service and its XPU Manager (always 200)
+    GET /openapi.json                           the OpenAPI document
+
+Run it with ``invoke serve`` / ``python -m xpu_ops serve`` (uvicorn, 127.0.0.1:12788 by default).
+Every error is a JSON object ``{"error": code, "detail": one line}``; nothing answers with a traceback.
+Endpoints are plain functions: FastAPI runs them in its thread pool while XPUMonitorService waits on
+XPU Manager (cached, concurrent per GPU).
+"""
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Dict, List, Literal, Optional, Union
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from xpu_ops.monitor import (
+    GPUNotFound,
+    InvalidDeviceId,
+    MonitorError,
+    XPUManagerUnavailable,
+    XPUMonitorService,
+    get_xpu_monitor_service,
+    now_iso,
+)
+
+API_VERSION = "1.0.0"
+MAX_DEVICE_ID = 2**31 - 1
+log = logging.getLogger("xpu_ops.service")
+
+
+# --------------------------------------------------------------------------- response models (the OpenAPI document)
+
+
+class Component(BaseModel):
+    status: Optional[str] = Field(None, description="as XPU Manager says it: 1.x OK/Warning/Critical/Unknown, "
+                                                    "2.x ok/warning/critical/...")
+    description: Optional[str] = None
+
+
+class Health(BaseModel):
+    status: Literal["healthy", "warning", "critical", "unknown"] = Field(
+        ..., description="worst known component state; unknown when none is known")
+    temperature: Optional[float] = Field(None, description="GPU core temperature, Celsius")
+    power_usage: Optional[float] = Field(None, description="power, W")
+    components: Dict[str, Component] = Field(default_factory=dict)
+
+
+class Readings(BaseModel):
+    """One GPU's or one tile's readings; null where XPU Manager does not report the value."""
+
+    gpu_utilization: Optional[float] = Field(None, description="%")
+    memory_used: Optional[float] = Field(None, description="MiB")
+    temperature: Optional[float] = Field(None, description="GPU core, Celsius")
+    power_usage: Optional[float] = Field(None, description="W")
+    memory_utilization: Optional[float] = Field(None, description="%")
+    memory_temperature: Optional[float] = Field(None, description="Celsius; null where there is no sensor (Arc)")
+    frequency: Optional[float] = Field(None, description="MHz")
+    energy: Optional[float] = Field(None, description="J (a counter)")
+
+
+class Tile(Readings):
+    tile_id: Optional[Union[int, str]] = None
+
+
+class Metrics(Readings):
+    memory_total: Optional[float] = Field(None, description="MiB")
+    tiles: List[Tile] = Field(default_factory=list, description="per tile on multi-tile GPUs, else empty")
+
+
+class Gpu(BaseModel):
+    device_id: int
+    device_name: Optional[str] = None
+    pci_bdf_address: Optional[str] = None
+    health: Health
+    metrics: Metrics
+    reason: Optional[str] = Field(None, description="why this GPU's data is missing (e.g. it vanished)")
+
+
+class PytorchGpu(BaseModel):
+    available: bool = Field(..., description="torch.xpu.is_available()")
+    device: Literal["xpu:0", "cpu"] = Field(..., description="the device the application should use")
+    count: int
+    names: List[str]
+    intel_extension: bool = Field(..., description="IPEX installed, matching torch, importable")
+    torch_version: Optional[str] = None
+    ipex_version: Optional[str] = None
+    reason: Optional[str] = Field(None, description="why the device is cpu")
+
+
+class ManagerInfo(BaseModel):
+    available: bool
+    url: Optional[str] = None
+    line: Optional[Literal["1.x", "2.x"]] = None
+    version: Optional[str] = None
+    reason: Optional[str] = Field(None, description="why XPU Manager is not available")
+
+
+class XpuManager(ManagerInfo):
+    gpus: List[Gpu] = Field(default_factory=list)
+
+
+class Status(BaseModel):
+    pytorch_gpu: PytorchGpu
+    xpu_manager: XpuManager
+    timestamp: str = Field(..., description="when the data was fetched from XPU Manager (ISO 8601, UTC)")
+
+
+class GpuMetrics(BaseModel):
+    device_id: int
+    health: Health
+    metrics: Metrics
+    timestamp: str = Field(..., description="when the data was fetched from XPU Manager (ISO 8601, UTC)")
+
+
+class ServiceHealth(BaseModel):
+    status: Literal["ok", "degraded"] = Field(..., description="degraded: this service is up, XPU Manager is not")
+    service: str
+    version: str
+    xpu_manager: ManagerInfo
+    timestamp: str
+
+
+class Error(BaseModel):
+    error: str = Field(..., description="not_found, invalid_request, xpu_manager_unavailable, internal, ...")
+    detail: str = Field(..., description="one line for a person")
+
+
+def _error(status, code, detail, headers=None):
+    return JSONResponse({"error": code, "detail": " ".join(str(detail).split())}, status_code=status,
+                        headers=headers)
+
+
+_CODES = {404: "not_found", 405: "method_not_allowed", 422: "invalid_request", 503: "xpu_manager_unavailable"}
+ERRORS = {
+    404: {"model": Error, "description": "no GPU with that device_id"},
+    422: {"model": Error, "description": "device_id is not a non-negative integer"},
+    503: {"model": Error, "description": "XPU Manager is not available"},
+    500: {"model": Error, "description": "a bug in this service (details only in its log)"},
+}
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def create_app(monitor: Optional[XPUMonitorService] = None) -> FastAPI:
+    """The FastAPI app; ``monitor`` defaults to the shared get_xpu_monitor_service()."""
+
+    def mon() -> XPUMonitorService:
+        return monitor if monitor is not None else get_xpu_monitor_service()
+
+    @asynccontextmanager
+    async def lifespan(app):
+        try:
+            mon().start_pytorch_probe()  # the first status request need not wait for the whole probe
+        except Exception:  # never keep the service from starting
+            log.exception("could not start the PyTorch probe")
+        yield
+
+    app = FastAPI(
+        title="xpu-ops GPU status and metrics API",
+        version=API_VERSION,
+        description="PyTorch's view of the Intel GPUs plus XPU Manager's telemetry (1.x REST or 2.x exporter). "
+                    "Units: utilisation %, memory MiB, temperature Celsius, power W, frequency MHz, energy J.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, _CODES.get(exc.status_code, "http_error"), exc.detail,
+                      getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        parts = []
+        for e in exc.errors():
+            where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("query", "path", "body"))
+            parts.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
+        return _error(422, "invalid_request", "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(GPUNotFound)
+    async def not_found(request: Request, exc: GPUNotFound):
+        return _error(404, "not_found", str(exc))
+
+    @app.exception_handler(InvalidDeviceId)
+    async def invalid_id(request: Request, exc: InvalidDeviceId):
+        return _error(422, "invalid_request", str(exc))
+
+    @app.exception_handler(MonitorError)
+    async def unavailable(request: Request, exc: MonitorError):
+        kind = getattr(exc, "kind", "config")
+        return _error(503, "xpu_manager_unavailable", f"XPU Manager is not available ({kind}): {exc}")
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):
+        log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__,
+                  exc_info=(type(exc), exc, exc.__traceback__))
+        return _error(500, "internal", "internal error in xpu-ops (details in the service log)")
+
+    @app.get("/api/v1/analytics/gpu/status", response_model=Status, responses={500: ERRORS[500]},
+             summary="PyTorch and XPU Manager view of the GPUs")
+    def gpu_status():
+        """Always 200: when XPU Manager is down, ``xpu_manager.available`` is false with a ``reason``."""
+        return mon().get_status()
+
+    @app.get("/api/v1/analytics/gpu/metrics", response_model=GpuMetrics,
+             responses={k: ERRORS[k] for k in (404, 422, 503, 500)}, summary="Health and metrics of one GPU")
+    def gpu_metrics(device_id: int = Query(0, ge=0, le=MAX_DEVICE_ID, description="XPU Manager's GPU id")):
+        return mon().get_gpu_status(device_id)
+
+    @app.get("/api/v1/health", response_model=ServiceHealth, responses={500: ERRORS[500]},
+             summary="Is this service and its XPU Manager up")
+    def health():
+        """Always 200 while this service runs; ``status`` is degraded when XPU Manager is not available."""
+        info = mon().manager_info()
+        return {"status": "ok" if info["available"] else "degraded", "service": "xpu-ops",
+                "version": API_VERSION, "xpu_manager": info, "timestamp": now_iso()}
+
+    return app
+
+
+app = create_app()
+
+__all__ = ["app", "create_app", "MonitorError", "XPUManagerUnavailable"]
