@@ -328,8 +328,8 @@ def dri_access(f):
     if not nodes:
         return SKIP, "no render node to open (see dri.nodes)", "", {}
     if not user.get("known"):
-        return (WARN, "user '%s' is not in %s/etc/passwd; cannot decide" % (user["name"], ""),
-                "run with --user NAME", {"user": user["name"]})
+        return (WARN, "user '%s' is not in the host's /etc/passwd (%s); cannot decide" % (
+            user["name"], f["root"]), "name the user whose access matters: --user NAME", {"user": user["name"]})
     statuses, notes, remedies = [], [], []
     ev = {"user": user["name"], "uid": user["uid"], "groups": user["groups"], "nodes": []}
     for n in nodes:
