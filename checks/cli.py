@@ -35,6 +35,7 @@ def parser():
     p.add_argument("--skip", type=_ids, default=[], help="comma-separated check ids to skip")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds per XPU Manager request (default 3)")
     p.add_argument("--torch-timeout", type=float, default=60.0, help="seconds for the PyTorch probe (default 60)")
+    p.add_argument("--host-name", help="this host's name on the control host, used in remedies (default localhost)")
     p.add_argument("--no-color", action="store_true", help="no colour even on a terminal")
     p.add_argument("--list", action="store_true", help="list the check ids and exit")
     return p
@@ -54,7 +55,8 @@ def main(argv=None):
         return EXIT_OK
     opts = engine.Options(root=a.root, user=a.user, xpum_url=a.xpum_url, ca_file=a.ca_file, insecure=a.insecure,
                           credentials_file=a.credentials_file, python=a.python, only=a.only, skip=a.skip,
-                          timeout=a.timeout, torch_timeout=a.torch_timeout)
+                          timeout=a.timeout, torch_timeout=a.torch_timeout,
+                          host_name=a.host_name)
     try:
         rep = engine.run(opts)
     except engine.UsageError as e:

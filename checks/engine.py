@@ -22,13 +22,15 @@ class Options:
     """What the person asked for (the CLI flags), with the defaults of `python -m checks`."""
 
     def __init__(self, root="/", user=None, xpum_url=None, ca_file=None, insecure=False, credentials_file=None,
-                 python=None, only=None, skip=None, timeout=3.0, torch_timeout=60.0, env=None):
+                 python=None, only=None, skip=None, timeout=3.0, torch_timeout=60.0, env=None,
+                 host_name=None):
         self.root, self.user, self.xpum_url, self.ca_file = root, user, xpum_url, ca_file
         self.insecure, self.credentials_file = insecure, credentials_file
         self.python = python or sys.executable
         self.only, self.skip = only, list(skip or [])
         self.timeout, self.torch_timeout = timeout, torch_timeout
         self.env = dict(os.environ) if env is None else env
+        self.host_name = host_name
 
 
 class UsageError(Exception):
@@ -87,7 +89,7 @@ def gather(opts, ids):
         xpum_bg = F.Background(xpum.gather, url=opts.xpum_url, env=opts.env,
                                credentials_file=opts.credentials_file, ca_file=opts.ca_file,
                                insecure=opts.insecure, timeout=opts.timeout)
-    facts = {"root": opts.root}
+    facts = {"root": opts.root, "host_name": opts.host_name}
     facts["platform"] = F.platform_facts(root)
     facts["platform"]["_root"] = root.base
     facts["pci"] = F.pci_facts(root)

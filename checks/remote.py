@@ -220,7 +220,7 @@ def run_target(t: Target, payload: bytes, checks_argv: list,
                timeout: float = DEFAULT_HOST_TIMEOUT) -> Outcome:
     """Run the zipapp on one target; never raises for a host-side problem (the Outcome says it)."""
     out = Outcome(target=t)
-    cmd = ssh_command(t, [t.python, "--json", *checks_argv])
+    cmd = ssh_command(t, [t.python, "--json", "--host-name", t.name, *checks_argv])
     t0 = time.monotonic()
     try:
         r = subprocess.run(cmd, input=payload, capture_output=True, timeout=timeout)

@@ -6,9 +6,14 @@ from checks import families
 from checks.facts import DRM_MAJOR, kernel_version_tuple
 from checks.result import FAIL, PASS, SKIP, WARN, check, worst
 
-PROVISION_HINT = "or let xpu-ops do it: invoke provision --host localhost"
-XPUM_INSTALL = ("install XPU Manager (optional; Flex/Max: package xpumanager, Arc B: xpumanager >= 1.3.2, "
-                "Arc Pro: xpu-smi 2.x): invoke provision --host localhost --tags xpumanager")
+def _provision(f, extra=""):
+    """The xpu-ops command that fixes it, naming this host as the control host knows it."""
+    return "invoke provision --host %s%s" % (f.get("host_name") or "localhost", extra)
+
+
+def _xpum_install(f):
+    return ("install XPU Manager (optional; Flex/Max: package xpumanager, Arc B: xpumanager >= 1.3.2, "
+            "Arc Pro: xpu-smi 2.x): " + _provision(f, " --tags xpumanager"))
 XPUM_NATIVE_CA = "/usr/lib/xpum/rest/conf/cert.pem"
 
 
@@ -426,7 +431,7 @@ def userspace(f):
             "/usr/lib/wsl/lib" if p["wsl_lib"] else "missing")
     if problems:
         return (FAIL, "; ".join(problems) + ("; found " + found if found else ""),
-                _compute_fix(p) + "\n" + PROVISION_HINT, ev)
+                _compute_fix(p) + "\nor let xpu-ops do it: " + _provision(f), ev)
     old = [n for n in ("level-zero", "intel-level-zero-gpu") if pk.get(n)]
     if old:
         return (WARN, found + "; old package names %s (renamed libze1 / libze-intel-gpu1): upgrades from a newer "
@@ -476,7 +481,7 @@ def xpum_service(f):
                 "docker start %s && docker logs --tail 50 %s   # or: podman" % (c["name"], c["name"]), ev)
     if not _xpum_installed(s):
         return (WARN, "XPU Manager is not installed (no xpumd, xpu-smi, xpum.service, or XPU Manager container)",
-                XPUM_INSTALL, ev)
+                _xpum_install(f), ev)
     unit = s["units"]["xpum.service"]
     smi_only = s["binaries"].get("/usr/bin/xpu-smi") and not unit["installed"]
     if smi_only:

@@ -329,3 +329,12 @@ def test_this_machine_has_no_intel_gpu():
     assert c["detail"].startswith("no Intel GPU")
     assert rep["gpus"] == []
     assert check_of(rep, "kernel.driver")["status"] == "skip"
+
+
+def test_remedies_name_the_host_as_the_control_host_knows_it(tmp_path):
+    root = tmp_path / "t"
+    ht.nvidia_only(root)
+    _, rep = run_json("--root", root, "--only", "userspace", "--host-name", "gpu07")
+    assert "invoke provision --host gpu07" in check_of(rep, "userspace")["remedy"]
+    _, rep = run_json("--root", root, "--only", "userspace")
+    assert "invoke provision --host localhost" in check_of(rep, "userspace")["remedy"]
