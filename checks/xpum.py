@@ -335,6 +335,7 @@ class XpumClient:
         self._prechecked = False
         self._auth_error = None
         self._auth_confirmed = False  # an authenticated request got past the login once
+        self._known_ids = []  # 1.x GPU ids of the last overview()
 
     def __repr__(self):
         return (
@@ -675,7 +676,9 @@ class XpumClient:
         return self._gpus_prom(self._scrape())
 
     def _list_rest(self) -> list:
-        data = self._get_json("/rest/v1/devices")
+        return self._list_rest_from(self._get_json("/rest/v1/devices"))
+
+    def _list_rest_from(self, data) -> list:
         devices = data.get("devices") if isinstance(data, dict) else None
         if not isinstance(devices, list):
             raise self._error("protocol", f"{self.url}/rest/v1/devices has no 'devices' list")
@@ -776,7 +779,7 @@ class XpumClient:
         self._check_id(device_id)
         self._ensure()
         if not self._prom():
-            state = self._states_rest([{"device_id": device_id}])[0]
+            state = self._assemble(device_id, self._wave([device_id])[1][device_id])
             if state is not None:
                 err = state.pop("_exc")
                 incomplete = state["health"] is None or state["metrics"] is None
@@ -789,18 +792,28 @@ class XpumClient:
 
     def overview(self, max_workers: int = 32) -> list:
         """Every GPU (as list_gpus) with "health", "metrics" and "error" (None, or {kind, message}
-        for a GPU that failed or vanished during the round), in one round: 1.x GET /devices, then
-        /health, /stats and /devices/<id> of every GPU all at once; 2.x (and exporter-only 1.x) one
+        for a GPU that failed or vanished during the round), in one round.
+
+        1.x: GET /devices and /health, /stats, /devices/<id> of every GPU, all at once. The per-GPU
+        requests go out with the list for the GPUs the last round listed (the list is still asked
+        every round: a GPU no longer listed is dropped, a new one fetched in a second wave); the first
+        round, and any before a login succeeded, lists first. 2.x (and exporter-only 1.x): one
         /metrics scrape for everything. Raises XpumError when the list itself fails (or on a 401)."""
         self._ensure()
         if not self._prom():
-            try:
-                gpus = self._list_rest()
-            except _RestOff:
-                self.rest_api = False
-            else:
-                states = self._states_rest(gpus, max_workers)
-                if all(s is not None for s in states):
+            guess = list(self._known_ids) if self._auth_confirmed else []
+            listing, got = self._wave(guess, max_workers, with_list=True)
+            if not isinstance(listing, _RestOff):
+                if isinstance(listing, XpumError):
+                    raise listing
+                gpus = self._list_rest_from(listing)
+                ids = [g["device_id"] for g in gpus]
+                missing = [i for i in ids if i not in got]
+                if missing:
+                    got.update(self._wave(missing, max_workers)[1])
+                self._known_ids = ids
+                states = [self._assemble(i, got[i]) for i in ids]
+                if all(st is not None for st in states):
                     out = []
                     for g, st in zip(gpus, states):
                         exc = st.pop("_exc")
@@ -808,7 +821,7 @@ class XpumClient:
                             raise exc
                         out.append({**g, **st})
                     return out
-                self.rest_api = False
+            self.rest_api = False
         fams = self._scrape()
         return [{**g, **self._state_prom(fams, g["device_id"])} for g in self._gpus_prom(fams)]
 
@@ -819,51 +832,52 @@ class XpumClient:
             "error": None,
         }
 
-    def _states_rest(self, gpus: list, max_workers: int = 32) -> list:
-        """Per GPU {"health", "metrics", "error", "_exc"} from its three REST paths, all fetched
-        concurrently; None in place of a state when the server has no REST routes."""
+    def _fetch_json(self, path, device_id=None):
+        try:
+            return self._get_json(path, device_id=device_id)
+        except (XpumError, _RestOff) as e:
+            return e
+
+    def _wave(self, ids, max_workers: int = 32, with_list: bool = False):
+        """One concurrent wave of 1.x requests: GET /rest/v1/devices if ``with_list``, and /health,
+        /stats, /devices/<id> of each id. Returns (the list's JSON or exception or None,
+        {id: [health, stats, props]}), each a JSON value or the exception it raised."""
         from concurrent.futures import ThreadPoolExecutor
 
-        def fetch(path, device_id):
-            try:
-                return self._get_json(path, device_id=device_id)
-            except (XpumError, _RestOff) as e:
-                return e
-
-        parts = ("health", "stats", "props")
-        jobs = []
-        for g in gpus:
-            i = g["device_id"]
+        jobs = [("/rest/v1/devices", None)] if with_list else []
+        for i in ids:
             base = f"/rest/v1/devices/{i}"
             jobs += [(f"{base}/health", i), (f"{base}/stats", i), (base, i)]
         if not jobs:
-            return []
+            return None, {}
         first = []
         if not self._auth_confirmed:  # one login first: a wrong password must cost one failed login, not 3n
-            first = [fetch(*jobs[0])]
+            first = [self._fetch_json(*jobs[0])]
         with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(jobs)))) as pool:
-            results = first + list(pool.map(lambda job: fetch(*job), jobs[len(first):]))
-        out = []
-        for n, g in enumerate(gpus):
-            got = dict(zip(parts, results[3 * n : 3 * n + 3]))
-            if any(isinstance(v, _RestOff) for v in got.values()):
-                out.append(None)
-                continue
-            errors = [v for v in got.values() if isinstance(v, XpumError)]
-            metrics = health = None
-            try:
-                if not isinstance(got["stats"], XpumError):
-                    props = None if isinstance(got["props"], XpumError) else got["props"]
-                    metrics = self._metrics_1x_from(g["device_id"], got["stats"], props)
-                if not isinstance(got["health"], XpumError):
-                    health = self._health_1x(g["device_id"], got["health"], metrics)
-            except XpumError as e:
-                errors.append(e)
-            # a vanished GPU: any of its paths said "not found"; it wins over other errors
-            errors.sort(key=lambda e: (e.kind != "auth", e.kind != "notfound"))
-            exc = errors[0] if errors else None
-            out.append({"health": health, "metrics": metrics, "error": exc.as_dict() if exc else None, "_exc": exc})
-        return out
+            results = first + list(pool.map(lambda job: self._fetch_json(*job), jobs[len(first):]))
+        listing = results.pop(0) if with_list else None
+        return listing, {i: results[3 * n : 3 * n + 3] for n, i in enumerate(ids)}
+
+    def _assemble(self, device_id: int, got) -> dict | None:
+        """[health, stats, props] answers -> {"health", "metrics", "error", "_exc"}; None when the
+        server has no REST routes. Health or metrics is None where its request failed."""
+        got = dict(zip(("health", "stats", "props"), got))
+        if any(isinstance(v, _RestOff) for v in got.values()):
+            return None
+        errors = [v for v in got.values() if isinstance(v, XpumError)]
+        metrics = health = None
+        try:
+            if not isinstance(got["stats"], XpumError):
+                props = None if isinstance(got["props"], XpumError) else got["props"]
+                metrics = self._metrics_1x_from(device_id, got["stats"], props)
+            if not isinstance(got["health"], XpumError):
+                health = self._health_1x(device_id, got["health"], metrics)
+        except XpumError as e:
+            errors.append(e)
+        # a vanished GPU: any of its paths said "not found"; it wins over other errors
+        errors.sort(key=lambda e: (e.kind != "auth", e.kind != "notfound"))
+        exc = errors[0] if errors else None
+        return {"health": health, "metrics": metrics, "error": exc.as_dict() if exc else None, "_exc": exc}
 
     # -- Prometheus sources: the 2.x exporter, and a 1.x server whose REST API is off
     def _prom_spec(self) -> dict:

@@ -583,3 +583,37 @@ def test_connect_takes_the_first_that_answers():
         finally:
             c.close()
     assert [t["outcome"] for t in tried] == ["refused", "ok"]
+
+
+def test_overview_later_rounds_are_one_wave_and_follow_the_list():
+    gpus = [flex_170(bdf=f"0000:{b:02x}:00.0") for b in (0x10, 0x20, 0x30, 0x40)]
+    with Xpum1Rest(gpus=gpus, tls=False, delay=0.3) as srv, xpum.XpumClient(srv.url, password=DEFAULT_PASSWORD) as c:
+        c.overview()  # first round: the list, then the GPUs
+        t = time.monotonic()
+        assert len(c.overview()) == 4
+        took = time.monotonic() - t
+        assert took < 0.55, took  # the list and the 12 per-GPU requests in one wave of 0.3 s, not two
+        srv.vanish(1)
+        srv.gpus.append(arc_a770(bdf="0000:80:00.0"))
+        srv.reset_counters()
+        ov = c.overview()
+    assert [g["device_id"] for g in ov] == [0, 2, 3, 4]
+    assert all(g["error"] is None for g in ov) and ov[-1]["metrics"]["memory_temperature"] is None
+    assert srv.hits["/rest/v1/devices/1/stats"] == 1  # asked with the list, dropped: no longer listed
+    assert per_gpu_hits(srv, 4) == [1, 1, 1]  # new: fetched in a second wave
+
+
+def test_per_device_polling_is_one_wave_once_the_list_is_known():
+    clock = FakeClock()
+    with Xpum1Rest(gpus=three_gpus(), tls=False) as srv:
+        mon = monitor_for(srv, clock=clock)
+        mon.get_gpu_metrics(1)
+        srv.reset_counters()
+        clock.advance(5)
+        mon.get_gpu_metrics(1)
+        assert srv.hits["/rest/v1/devices"] == 0 and per_gpu_hits(srv, 1) == [1, 1, 1]
+        with pytest.raises(GPUNotFound):
+            mon.get_gpu_metrics(3)  # not known: the list is asked again, once per interval
+        with pytest.raises(GPUNotFound):
+            mon.get_gpu_metrics(4)
+        assert srv.hits["/rest/v1/devices"] == 1

@@ -8,6 +8,7 @@ import logging
 import os
 import pathlib
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -216,6 +217,20 @@ def test_polling_over_http_one_upstream_round_per_interval():
                 assert c.get("/api/v1/health").status_code == 200
     assert srv.hits["/rest/v1/version"] == 1 and srv.hits["/rest/v1/devices"] == 1
     assert [srv.hits[f"/rest/v1/devices/2{p}"] for p in ("/health", "/stats", "")] == [1, 1, 1]
+
+
+def test_keep_alive_requests_are_not_delayed():
+    """The listening socket is IPPROTO_TCP, so asyncio sets TCP_NODELAY on each connection: a keep-alive
+    response is not held back ~40 ms by Nagle + delayed ACK."""
+    sock = cli.bind("127.0.0.1", 0)
+    assert sock.proto == socket.IPPROTO_TCP
+    sock.close()
+    with Xpum1Rest(tls=False) as srv, served(srv) as live, httpx.Client(base_url=live.url, timeout=10) as c:
+        c.get("/api/v1/health")
+        t = time.monotonic()
+        for _ in range(20):
+            c.get("/api/v1/health")
+        assert time.monotonic() - t < 0.5  # 20 x 40 ms = 0.8 s with the delay
 
 
 def test_openapi_document():

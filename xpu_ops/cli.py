@@ -199,8 +199,10 @@ def bind(host, port):
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as e:
         raise ConfigError(f"cannot use --host {host}: {e.strerror}") from None
-    family, _, _, _, addr = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    family, socktype, proto, _, addr = infos[0]
+    # proto IPPROTO_TCP, as getaddrinfo says: asyncio sets TCP_NODELAY on accepted connections only then
+    # (with proto 0 every keep-alive response waits ~40 ms for a delayed ACK)
+    sock = socket.socket(family, socktype, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(addr)

@@ -361,6 +361,7 @@ class XPUMonitorService:
         self._connected_at = None
         self._auth_error = None  # a 401 is final: XPU Manager delays each failed login 2^n s
         self._state = None  # (at, ok, reason, kind) of the last upstream outcome
+        self._known_ids = []  # GPU ids XPU Manager listed last
         self.upstream_rounds = 0  # counters for tests and the benchmark
         self.connects = 0
 
@@ -481,6 +482,7 @@ class XPUMonitorService:
         def fetch():
             gpus = self._upstream(lambda c: c.overview())
             at = now_iso()
+            self._known_ids = [g["device_id"] for g in gpus if not g.get("error")]
             return [_gpu_entry(g, at) for g in gpus]
         return self._cache.get("overview", fetch)
 
@@ -489,16 +491,25 @@ class XPUMonitorService:
         ov = self._cache.peek("overview")
         if ov is not None:
             return [g["_info"] for g in ov]
-        return self._cache.get("list", lambda: self._upstream(lambda c: c.list_gpus()))
+
+        def fetch():
+            gpus = self._upstream(lambda c: c.list_gpus())
+            self._known_ids = [g["device_id"] for g in gpus]
+            return gpus
+        return self._cache.get("list", fetch)
 
     def _gpu(self, device_id):
+        """One GPU's entry: from a fresh status round, else asked for alone (cached per GPU). An id the
+        last list had is asked for straight away (a vanished GPU answers "not found"); any other id
+        is checked against the list (asked again at most once per interval) before XPU Manager is."""
         _check_id(device_id)
         for g in self._cache.peek("overview") or ():
             if g["device_id"] == device_id and g["reason"] is None:
                 return g
-        known = [g["device_id"] for g in self._list()]
-        if device_id not in known:
-            raise GPUNotFound(device_id, known)
+        if device_id not in self._known_ids:
+            known = [g["device_id"] for g in self._list()]
+            if device_id not in known:
+                raise GPUNotFound(device_id, known)
 
         def fetch():
             state = self._upstream(lambda c: c.gpu_state(device_id))
@@ -508,7 +519,8 @@ class XPUMonitorService:
         except GPUNotFound:
             self._cache.invalidate("list")
             self._cache.invalidate("overview")
-            raise GPUNotFound(device_id, [i for i in known if i != device_id],
+            self._known_ids = [i for i in self._known_ids if i != device_id]
+            raise GPUNotFound(device_id, self._known_ids,
                               message=f"GPU {device_id} not found (it vanished from XPU Manager)") from None
 
     # -- the contract
