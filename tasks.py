@@ -162,7 +162,8 @@ def _adhoc_inventory(spec, key=None, no_host_key_check=False):
         "host": "inventory name/pattern (with --inventory), or [user@]host[:port] (ad-hoc), or localhost",
         "inventory": "inventory file (see inventory.example)",
         "limit": "further limit the hosts (ansible --limit)",
-        "playbook": "provision (default), site, verify, uninstall or xpumanager_container",
+        "playbook": "provision (default: then verify, as site does), site, verify, uninstall or xpumanager_container",
+        "no_verify": "provision only: do not run verify on the provisioned hosts afterwards",
         "container": "run XPU Manager as a container instead (playbook xpumanager_container, compose v2/podman)",
         "check": "dry run (ansible --check)",
         "diff": "show file changes (ansible --diff)",
@@ -181,13 +182,20 @@ def _adhoc_inventory(spec, key=None, no_host_key_check=False):
 )
 def provision(c, host=None, inventory=None, limit=None, playbook="provision", check=False, diff=False, tags=None,
               skip_tags=None, extra_vars=None, key=None, become=True, become_user=None, ask_become_pass=False,
-              no_host_key_check=False, verbose=0, container=False):
-    """Provision Intel GPU hosts with Ansible (driver stack, XPU Manager, PyTorch XPU); ends with a per-host summary."""
+              no_host_key_check=False, verbose=0, container=False, no_verify=False):
+    """Provision Intel GPU hosts with Ansible, then verify them; ends with a per-host summary.
+
+    Exit 0: every host provisioned (and verified); 1: provisioned, but verify found failing checks
+    (or could not run them) on some host; else ansible-playbook's code (a host failed to provision: 2,
+    unreachable: 4, ...). --check runs no verify (nothing was provisioned).
+    """
     import tempfile
     if not host and not inventory:
         raise SystemExit("provision: give --host H or --inventory FILE")
     if container:
         playbook = "xpumanager_container"
+    elif playbook == "provision" and not (check or no_verify):
+        playbook = "site"          # provision.yml, then verify.yml on the hosts that provisioned
     args = ["ansible-playbook", os.path.join(HERE, "playbooks", f"{playbook}.yml")]
     tmp = None
     if inventory:
@@ -221,12 +229,39 @@ def provision(c, host=None, inventory=None, limit=None, playbook="provision", ch
         "ANSIBLE_FORCE_COLOR", "1" if sys.stdout.isatty() else "0")}
     bindir = os.path.dirname(PY)
     env["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    summary = os.environ.get("XPU_OPS_SUMMARY_JSON")
+    own_summary = None
+    if not summary and playbook in ("site", "verify"):
+        fd, own_summary = tempfile.mkstemp(prefix="xpu-ops-summary-", suffix=".json")
+        os.close(fd)
+        summary = env["XPU_OPS_SUMMARY_JSON"] = own_summary
     try:
         r = c.run(" ".join(_q(a) for a in args), warn=True, pty=False, env=env)
+        code = r.exited
+        if code and playbook in ("site", "verify"):
+            code = _verify_exit(summary, code)
     finally:
-        if tmp:
-            os.unlink(tmp.name)
-    sys.exit(r.exited)
+        for path in (tmp and tmp.name, own_summary):
+            if path and os.path.exists(path):
+                os.unlink(path)
+    sys.exit(code)
+
+
+def _verify_exit(summary_path, code):
+    """1 when every failed host got as far as verify (provisioned, checks fail), else ansible's code."""
+    import json
+    try:
+        with open(summary_path) as f:
+            hosts = json.load(f).get("hosts", {})
+    except (OSError, ValueError):
+        return code
+    failed = {h: e for h, e in hosts.items() if e["stats"].get("failures") or e["stats"].get("unreachable")}
+    if not failed or any(e["stats"].get("unreachable") or "verify" not in e.get("roles", {})
+                         for e in failed.values()):
+        return code
+    print("xpu-ops: provisioned; verify found failing checks on %s (exit 1)" % ", ".join(sorted(failed)),
+          file=sys.stderr)
+    return 1
 
 
 @task(help={"output": "where to write it (default: docker-compose.xpu-monitor.yml at the repository root)",

@@ -37,7 +37,7 @@ def run(h, *args, tmp, check_rc=0):
     """invoke provision against the host; returns (rc, output, summary dict, seconds)."""
     summary = tmp / f"summary-{time.monotonic_ns()}.json"
     env = {**os.environ, "XPU_OPS_SUMMARY_JSON": str(summary), "ANSIBLE_NOCOLOR": "1"}
-    cmd = [sys.executable, "-m", "invoke", "provision", "--host", f"{h.user}@{h.address}:{h.port}",
+    cmd = [sys.executable, "-m", "invoke", "provision", "--no-verify", "--host", f"{h.user}@{h.address}:{h.port}",
            "--key", str(h.key), "--no-host-key-check", *args]
     t0 = time.monotonic()
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

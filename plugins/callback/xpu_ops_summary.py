@@ -2,7 +2,8 @@
 
 Enabled by ansible.cfg (callbacks_enabled = xpu_ops_summary). The roles record
 what a person wants to read afterwards with ansible.builtin.set_stats (per host):
-GPUs found, reboot required, XPU Manager line/REST, torch check.
+GPUs found, reboot required, XPU Manager line/REST, torch check, and verify's verdict
+(playbooks/verify.yml: ok, failed check ids, report path).
 Set XPU_OPS_SUMMARY_JSON=path to also get it as JSON (invoke provision and the tests read it).
 """
 import json
@@ -20,6 +21,10 @@ description:
 requirements:
   - enabled in ansible.cfg (callbacks_enabled)
 """
+
+
+def _truthy(value):
+    return value is True or str(value).strip().lower() in ("true", "yes", "1")
 
 
 class CallbackModule(CallbackBase):
@@ -53,6 +58,8 @@ class CallbackModule(CallbackBase):
             s = entry["stats"]
             bad = s.get("failures", 0) or s.get("unreachable", 0)
             state = "FAILED" if s.get("failures") else ("UNREACHABLE" if s.get("unreachable") else "ok")
+            if state == "FAILED" and "verify" in entry["roles"]:
+                state = "provisioned, verify NOT OK"        # only verify's last task fails a host that got there
             d.display("  %s: %s (ok=%d changed=%d failed=%d unreachable=%d skipped=%d)" % (
                 h, state, s.get("ok", 0), s.get("changed", 0), s.get("failures", 0),
                 s.get("unreachable", 0), s.get("skipped", 0)), color="red" if bad else None)
@@ -69,3 +76,6 @@ class CallbackModule(CallbackBase):
             pt = roles.get("pytorch_xpu")
             if pt:
                 d.display("    pytorch_xpu: %s" % pt.get("summary"))
+            vf = roles.get("verify")
+            if vf:
+                d.display("    verify: %s" % vf.get("line"), color=None if _truthy(vf.get("ok")) else "red")

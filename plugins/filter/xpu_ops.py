@@ -4,6 +4,7 @@ The GPU family table is read from checks/gpu_families.json through the checks
 package (one source for the checks and the roles), and rest.conf is written by
 the project's one generator, checks/restconf.py.  Nothing here copies either.
 """
+import json
 import os
 import re
 import sys
@@ -121,6 +122,53 @@ def intel_gpu_pkg_spec(name, versions):
     return "%s=%s" % (name, v) if v else name
 
 
+def xpu_ops_verify_line(result, host="", report_path=""):
+    """One line on a host's verify outcome, for the fleet summary and the failure message.
+
+    result: {rc, stdout, stderr} of the checks run (``--json``). A host whose checks could not
+    run (exit 2, no JSON) gets the reason instead of a crash.
+    """
+    result = result or {}
+    head = "%s: " % host if host else ""
+    report = _report_of(result)
+    if not report:
+        why = (result.get("stderr") or result.get("msg") or "").strip().splitlines()
+        return "%sNOT VERIFIED: the checks could not run (exit %s)%s" % (
+            head, result.get("rc", "?"), ": " + why[-1] if why else "")
+    s = report.get("summary", {})
+    counts = "%d passed, %d failed, %d warning%s, %d skipped" % (
+        s.get("pass", 0), s.get("fail", 0), s.get("warn", 0), "" if s.get("warn", 0) == 1 else "s", s.get("skip", 0))
+    failed = ["%s (%s)" % (c["id"], _short(c.get("detail") or c.get("title") or ""))
+              for c in report.get("checks", []) if c.get("status") == "fail"]
+    line = "%s%s: %s" % (head, "OK" if report.get("ok") else "NOT OK", counts)
+    if failed:
+        line += "; failed: " + "; ".join(failed)
+    if report_path:
+        line += "; report: " + report_path
+    return line
+
+
+def _short(text, limit=90):
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _report_of(result):
+    """The checks' JSON report from a command result, or {} when there is none."""
+    if (result or {}).get("rc") not in (0, 1):
+        return {}
+    try:
+        report = json.loads(result.get("stdout") or "")
+    except ValueError:
+        return {}
+    return report if isinstance(report, dict) and "checks" in report and "ok" in report else {}
+
+
+def xpu_ops_verify_report(result):
+    """The checks' JSON report (a dict) from the command result, {} when the checks printed none."""
+    return _report_of(result)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -131,4 +179,6 @@ class FilterModule:
             "version_major_minor": version_major_minor,
             "intel_gpu_resolve_renames": intel_gpu_resolve_renames,
             "intel_gpu_pkg_spec": intel_gpu_pkg_spec,
+            "xpu_ops_verify_line": xpu_ops_verify_line,
+            "xpu_ops_verify_report": xpu_ops_verify_report,
         }
