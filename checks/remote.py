@@ -8,11 +8,17 @@ error -- and for a single host, 2 with one line on stderr when the host cannot b
 all (unreachable, refused, timed out, no python3).
 
     python -m checks.remote --host [user@]host[:port] [--key FILE] [verify options]
-    python -m checks.remote --inventory FILE [--host NAME|GROUP|PATTERN] [verify options]
+    python -m checks.remote --inventory FILE [--host NAME|GROUP|PATTERN] [--limit PATTERN] [--forks N]
+                            [--timeout S] [--prometheus FILE] [verify options]
 
 With an inventory, Ansible's own view of it (``ansible-inventory --list``) gives each host's
 address, port, user, key, ssh arguments and python interpreter. Paths given to --root,
 --ca-file, --credentials-file and --python are paths on the target.
+
+More than one host is a fleet: the hosts are verified concurrently (--forks at once), each
+bounded by --host-timeout (or --timeout), and ``checks.fleet`` renders one report for all of
+them (table, causes, --json, --junit, --prometheus); exit 0 every host ok, 1 any host failed
+or could not be verified, 2 usage error.
 """
 from __future__ import annotations
 
@@ -86,6 +92,7 @@ class Outcome:
     target: Target
     report: Optional[dict] = None
     error: Optional[str] = None      # why the host could not be verified (one line)
+    kind: Optional[str] = None       # and as a word: refused, timeout, auth, host_key, no_python, error
     exit: int = EXIT_USAGE           # the host's own exit code: 0, 1, or 2
     stderr: str = ""                 # what the remote checks printed on stderr (warnings)
     seconds: float = 0.0
@@ -216,6 +223,17 @@ def _ssh_hint(line: str, t: Target) -> str:
     return ""
 
 
+def _ssh_kind(line: str) -> str:
+    low = line.lower()
+    if "host key verification failed" in low or "remote host identification has changed" in low:
+        return "host_key"
+    if "permission denied" in low or "too many authentication failures" in low:
+        return "auth"
+    if "timed out" in low or "timeout" in low:
+        return "timeout"
+    return "refused"      # refused, no route, name not known, closed by the remote: the host is not there
+
+
 def run_target(t: Target, payload: bytes, checks_argv: list,
                timeout: float = DEFAULT_HOST_TIMEOUT) -> Outcome:
     """Run the zipapp on one target; never raises for a host-side problem (the Outcome says it)."""
@@ -226,10 +244,12 @@ def run_target(t: Target, payload: bytes, checks_argv: list,
         r = subprocess.run(cmd, input=payload, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         out.seconds = time.monotonic() - t0
-        out.error = "no answer within %.0f s (raise --host-timeout?)" % timeout
+        out.error = "no answer within %g s (raise --host-timeout?)" % timeout
+        out.kind = "timeout"
         return out
     except OSError as e:
         out.error = "cannot run %s: %s" % (cmd[0], e.strerror or e)
+        out.kind = "error"
         return out
     out.seconds = time.monotonic() - t0
     stdout = r.stdout.decode("utf-8", "replace")
@@ -243,12 +263,16 @@ def run_target(t: Target, payload: bytes, checks_argv: list,
         except ValueError:
             out.error = "the checks printed no JSON report (exit %d)%s" % (
                 r.returncode, ": " + last if last else "")
+            out.kind = "error"
             return out
         out.report, out.exit, out.stderr = report, r.returncode, stderr
         return out
+    out.kind = "error"
     if r.returncode == RC_SSH and t.connection == "ssh":
         out.error = "ssh: %s%s" % (last.removeprefix("ssh: ") or "connection failed", _ssh_hint(last, t))
+        out.kind = _ssh_kind(last)
     elif r.returncode == RC_NO_PYTHON:
+        out.kind = "no_python"
         out.error = "%s (install python3 there, or give --interpreter / ansible_python_interpreter)" % (
             last or "no python3 on the host")
     elif r.returncode == RC_NO_TEMP:
@@ -271,13 +295,17 @@ def parser():
                    help="do not check the SSH host key (throw-away test hosts only)")
     p.add_argument("--ssh-args", default="",
                    help="more ssh arguments, one string (like ansible_ssh_extra_args)")
-    p.add_argument("--host-timeout", type=float, default=DEFAULT_HOST_TIMEOUT,
-                   help="seconds for each host, connection included (default %d)" % DEFAULT_HOST_TIMEOUT)
+    p.add_argument("--host-timeout", type=float,
+                   help="seconds for each host, connection included (default --timeout if given, else %d)"
+                   % DEFAULT_HOST_TIMEOUT)
     p.add_argument("--interpreter", help="python on the target that runs the checks (default python3; "
                    "an inventory's ansible_python_interpreter)")
+    p.add_argument("--limit", help="with --inventory: only hosts matching this Ansible pattern too")
     p.add_argument("--forks", type=int, default=8, help="hosts verified at once (default 8)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE (here, not on the host)")
+    p.add_argument("--prometheus", metavar="FILE", help="also write the node_exporter textfile collector "
+                   "format to FILE (atomically)")
     p.add_argument("--no-color", action="store_true", help="no colour even on a terminal")
     # Passed to the checks on the target (paths are the target's).
     for flag in ("--root", "--user", "--xpum-url", "--ca-file", "--credentials-file", "--python", "--only",
@@ -299,9 +327,33 @@ def checks_argv(a) -> list:
     return argv
 
 
+def _pattern(a):
+    if a.host and a.limit:
+        return "%s:&%s" % (a.host, a.limit)
+    return a.limit or a.host
+
+
+def host_timeout(a) -> float:
+    """--host-timeout, else --timeout (it then bounds the host as a whole too), else the default."""
+    t = a.host_timeout if a.host_timeout is not None else (
+        float(a.timeout) if a.timeout is not None else DEFAULT_HOST_TIMEOUT)
+    if t <= 0:
+        raise UsageError("the host timeout must be more than 0 s")
+    return t
+
+
 def targets_of(a) -> list:
+    if a.forks < 1:
+        raise UsageError("--forks must be 1 or more")
+    if a.timeout is not None:
+        try:
+            float(a.timeout)
+        except ValueError:
+            raise UsageError("--timeout %r is not a number of seconds" % a.timeout) from None
+    if a.limit and not a.inventory:
+        raise UsageError("--limit needs --inventory")
     if a.inventory:
-        targets = inventory_targets(a.inventory, a.host)
+        targets = inventory_targets(a.inventory, _pattern(a))
     elif a.host:
         targets = [parse_spec(a.host)]
     else:
@@ -320,29 +372,81 @@ def targets_of(a) -> list:
     return targets
 
 
-def verify_targets(targets, checks_args, timeout=DEFAULT_HOST_TIMEOUT, forks=8, zipapp=None) -> list:
-    """Verify every target (at most forks at once); one Outcome each, in the targets' order."""
+def verify_targets(targets, checks_args, timeout=DEFAULT_HOST_TIMEOUT, forks=8, zipapp=None,
+                   on_done=None) -> list:
+    """Verify every target (at most forks at once); one Outcome each, in the targets' order.
+
+    on_done(outcome) is called (from one thread at a time) as each host finishes.
+    """
+    import threading
     from checks import zipapp_build
     payload = open(zipapp or zipapp_build.build(), "rb").read()
+    lock = threading.Lock()
+
+    def one(t):
+        o = run_target(t, payload, checks_args, timeout)
+        if on_done:
+            with lock:
+                on_done(o)
+        return o
     with ThreadPoolExecutor(max_workers=max(1, min(forks, len(targets)))) as pool:
-        return list(pool.map(lambda t: run_target(t, payload, checks_args, timeout), targets))
+        return list(pool.map(one, targets))
 
 
-def _junit_all(outcomes) -> str:
-    from checks import report as R
-    import xml.etree.ElementTree as ET
-    if len(outcomes) == 1 and outcomes[0].report is not None:
-        return R.render_junit(outcomes[0].report, host=outcomes[0].target.name)
-    suites = ET.Element("testsuites", name="xpu-ops verify")
+def selected_ids(a) -> list:
+    """The check ids --only/--skip select (the fleet table's columns), decided here before any host runs."""
+    from checks import engine
+    ids = engine.all_ids()
+    only = [x.strip() for x in (a.only or "").split(",") if x.strip()]
+    skip = [x.strip() for x in (a.skip or "").split(",") if x.strip()]
+    unknown = [i for i in only + skip if i not in ids]
+    if unknown:
+        raise UsageError("unknown check id %s (known: %s)" % (", ".join(repr(u) for u in unknown), ", ".join(ids)))
+    chosen = [i for i in ids if (not only or i in only) and i not in skip]
+    if not chosen:
+        raise UsageError("--only/--skip leave no check to run")
+    return chosen
+
+
+def _write_file(flag, path, text):
+    from checks import fleet as F
+    try:
+        F.write_atomic(path, text)
+    except OSError as e:
+        raise UsageError("cannot write %s %s: %s" % (flag, path, e.strerror or e)) from None
+
+
+def _fleet_main(a, targets) -> int:
+    """Several hosts: concurrently, with progress on a terminal; one fleet report."""
+    from checks import fleet as F
+    ids = selected_ids(a)
+    for flag, path in (("--junit", a.junit), ("--prometheus", a.prometheus)):
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):
+            raise UsageError("%s %s: no such folder %s" % (flag, path, folder))
+    progress = F.Progress(len(targets))
+    started = time.time()
+    try:
+        outcomes = verify_targets(targets, checks_argv(a), host_timeout(a), a.forks, on_done=progress)
+    finally:
+        progress.close()
+    fleet = F.fleet_report(outcomes, ids, started, time.time())
     for o in outcomes:
-        if o.report is not None:
-            suites.append(ET.fromstring(R.render_junit(o.report, host=o.target.name).encode()))
-        else:
-            s = ET.SubElement(suites, "testsuite", name="xpu-ops verify", tests="1", failures="0", errors="1",
-                              skipped="0", hostname=o.target.name)
-            case = ET.SubElement(s, "testcase", classname="xpu-ops.%s" % o.target.name, name="connect")
-            ET.SubElement(case, "error", message=o.error or "", type="unreachable")
-    return ET.tostring(suites, encoding="unicode") + "\n"
+        for x in o.stderr.splitlines():
+            if x.strip():
+                print("%s: %s" % (o.target.name, x), file=sys.stderr)
+        if o.error:
+            print("%s: error: %s: %s" % (PROG, o.target.label, o.error), file=sys.stderr)
+    if a.junit:
+        _write_file("--junit", a.junit, F.render_fleet_junit(fleet))
+    if a.prometheus:
+        _write_file("--prometheus", a.prometheus, F.render_prometheus(fleet))
+    if a.json:
+        print(json.dumps(fleet, indent=2, default=str))
+    else:
+        color = sys.stdout.isatty() and not a.no_color and "NO_COLOR" not in os.environ
+        sys.stdout.write(F.render_fleet_text(fleet, color=color))
+    return F.exit_code(fleet)
 
 
 def main(argv=None) -> int:
@@ -350,46 +454,35 @@ def main(argv=None) -> int:
     try:
         a = parser().parse_args(argv)
         targets = targets_of(a)
-        outcomes = verify_targets(targets, checks_argv(a), a.host_timeout, a.forks)
+        # A fleet: more than one host, or a whole inventory (--limit included): the shape of the report
+        # does not change with how many hosts an inventory or pattern happens to hold.
+        if len(targets) > 1 or (a.inventory and not a.host):
+            return _fleet_main(a, targets)
+        ids = selected_ids(a) if a.prometheus else None
+        started = time.time()
+        (o,) = verify_targets(targets, checks_argv(a), host_timeout(a), a.forks)
+        if o.stderr.strip():
+            sys.stderr.write(o.stderr)
+        if o.error:
+            print("%s: error: %s: %s" % (PROG, o.target.label, o.error), file=sys.stderr)
+        if a.json and o.report is not None:
+            print(json.dumps(o.report, indent=2, default=str))
+        elif o.report is not None:
+            color = sys.stdout.isatty() and not a.no_color and "NO_COLOR" not in os.environ
+            sys.stdout.write(R.render_text(o.report, color=color, host=o.target.label))
+        if a.junit and o.report is not None:
+            _write_file("--junit", a.junit, R.render_junit(o.report, host=o.target.name))
+        if a.prometheus:       # one host is a fleet of one for the collector
+            from checks import fleet as F
+            _write_file("--prometheus", a.prometheus,
+                        F.render_prometheus(F.fleet_report([o], ids, started, time.time())))
     except UsageError as e:
         print("%s: error: %s" % (PROG, e), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("%s: interrupted" % PROG, file=sys.stderr)
         return 130
-    single = len(outcomes) == 1
-    color = sys.stdout.isatty() and not a.no_color and "NO_COLOR" not in os.environ
-    for o in outcomes:
-        if o.stderr.strip():
-            sys.stderr.write(o.stderr if single else "".join("%s: %s\n" % (o.target.name, x)
-                                                             for x in o.stderr.splitlines()))
-        if o.error:
-            print("%s: error: %s: %s" % (PROG, o.target.label, o.error), file=sys.stderr)
-    if a.json:
-        if single:
-            if outcomes[0].report is not None:
-                print(json.dumps(outcomes[0].report, indent=2, default=str))
-        else:
-            hosts = {o.target.name: o.report if o.error is None else {"error": o.error} for o in outcomes}
-            ok = all(o.report is not None and o.report["ok"] for o in outcomes)
-            print(json.dumps({"ok": ok, "hosts": hosts}, indent=2, default=str))
-    else:
-        text = [R.render_text(o.report, color=color, host=o.target.label)
-                for o in outcomes if o.report is not None]
-        sys.stdout.write("\n".join(text))
-    if a.junit:
-        try:
-            with open(a.junit, "w") as f:
-                f.write(_junit_all(outcomes))
-        except OSError as e:
-            print("%s: error: cannot write --junit %s: %s" % (PROG, a.junit, e.strerror), file=sys.stderr)
-            return EXIT_USAGE
-    codes = [o.exit if o.error is None else EXIT_USAGE for o in outcomes]
-    if single:
-        return codes[0]
-    if all(o.error for o in outcomes):
-        return EXIT_USAGE
-    return EXIT_FAILED if any(c != EXIT_OK for c in codes) else EXIT_OK
+    return o.exit if o.error is None else EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -121,7 +121,8 @@ def test_inventory_name_and_fleet(host, systemd_host, tmp_path):
     r = invoke_verify("--inventory", inv, "--host", "testhosts", "--only", "platform,pci.gpu",
                       "--no-host-key-check", label="remote verify, 3 hosts")
     assert r.returncode == 1, r.stdout + r.stderr
-    assert r.stdout.count("xpu-ops verify: ") == 2
+    assert r.stdout.startswith("xpu-ops fleet verify: 3 hosts, 2 checks\n")      # one fleet report
+    assert "1 unreachable (refused 1)" in r.stdout.splitlines()[-1]
     errors = [x for x in r.stderr.splitlines() if x.strip()]
     assert len(errors) == 1 and errors[0].startswith(ERROR + f"gone (127.0.0.1:{dead}): ssh: ")
 

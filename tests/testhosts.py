@@ -315,6 +315,7 @@ class SystemdHost:
     env: Mapping = field(repr=False)
     address: str = "127.0.0.1"
     user: str = "root"
+    addresses: tuple = ()          # further loopback addresses sshd answers on (listen_addresses=)
 
     @property
     def destination(self) -> str:
@@ -427,12 +428,91 @@ def ssh_config(hosts: Sequence[SystemdHost]) -> str:
     return "\n".join(out)
 
 
+# sshd keeps at most 16 listening sockets (MAX_LISTEN_SOCKS): the host's own sshd takes 127.0.0.1 and
+# the first 15 extra addresses, further sshd instances (same host keys, same settings) 16 each.
+SSHD_LISTEN_MAX = 16
+SSHD_EXTRA = f"""\
+# xpu-ops test host: one more sshd for more loopback addresses (sshd listens on at most 16).
+Port {{port}}
+{{listen}}
+PidFile none
+UsePAM yes
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UseDNS no
+MaxStartups 100:30:200
+AuthorizedKeysFile .ssh/authorized_keys {MOUNT}/authorized_keys
+"""
+
+
+def loopback_addresses(n: int, first: int = 2) -> list[str]:
+    """n loopback addresses 127.0.0.<first>, ... (continuing into 127.0.1.x past .254)."""
+    out = []
+    i = first
+    while len(out) < n:
+        hi, lo = divmod(i, 256)
+        if 0 < lo < 255:
+            out.append(f"127.0.{hi}.{lo}")
+        i += 1
+    return out
+
+
+def _listen_files(mount: Path, port: int, addresses: Sequence[str]) -> list[str]:
+    """Write sshd settings for the extra addresses into the host's mount; return the extra instances' files."""
+    for old in mount.glob("extra-*.sshd_config"):
+        old.unlink()
+    if not addresses:
+        (mount / "listen.conf").unlink(missing_ok=True)
+        return []
+    main, rest = list(addresses[:SSHD_LISTEN_MAX - 1]), list(addresses[SSHD_LISTEN_MAX - 1:])
+    # Each address stands for one host, each with its own sshd in real life: allow the handshakes of
+    # many at once (default MaxStartups 10:30:100 drops connections beyond 10 unauthenticated ones).
+    (mount / "listen.conf").write_text("MaxStartups 100:30:200\n"
+                                       + "".join(f"ListenAddress {a}\n" for a in main))
+    files = []
+    for i in range(0, len(rest), SSHD_LISTEN_MAX):
+        f = mount / f"extra-{i // SSHD_LISTEN_MAX + 1}.sshd_config"
+        listen = "\n".join(f"ListenAddress {a}" for a in rest[i:i + SSHD_LISTEN_MAX])
+        f.write_text(SSHD_EXTRA.format(port=port, listen=listen))
+        files.append(f.name)
+    return files
+
+
+def _start_extra_sshd(host: SystemdHost, files: Sequence[str], timeout: float) -> None:
+    """Start the extra sshd instances as transient units; wait (bounded) until each lets us in."""
+    for f in files:
+        unit = "xpu-ops-" + f.replace(".sshd_config", "")
+        host.exec(["systemd-run", f"--unit={unit}", "-p", "Restart=on-failure", "-p", "RuntimeDirectory=sshd",
+                   "-p", "RuntimeDirectoryPreserve=yes", "/usr/sbin/sshd", "-D", "-f", f"{MOUNT}/{f}"],
+                  check=True, timeout=30)
+    probes = [host.addresses[i] for i in range(SSHD_LISTEN_MAX - 1, len(host.addresses), SSHD_LISTEN_MAX)]
+    for addr in [*host.addresses[:1], *probes]:
+        deadline = time.monotonic() + timeout
+        while True:
+            r = _run(["ssh", *host.ssh_args, "-o", "ConnectTimeout=3", f"{host.user}@{addr}", f"cat {MOUNT}/name"],
+                     check=False, timeout=15)
+            if r.returncode == 0 and r.stdout.strip() == host.name:
+                break
+            if time.monotonic() > deadline:
+                raise TestHostError(f"{host.name}: no ssh on {addr}:{host.port} after {timeout:.0f} s "
+                                    f"({r.stderr.strip()})\n{host.diagnostics()}")
+            time.sleep(0.1)
+
+
 def start_host(rootfs: Path, key: Path, workdir: Path, *, name: str | None = None, env: Mapping | None = None,
-               wait: str = "ssh", timeout: float = 90, podman_args: Sequence[str] = ()) -> SystemdHost:
+               wait: str = "ssh", timeout: float = 90, podman_args: Sequence[str] = (),
+               listen_addresses: Sequence[str] = ()) -> SystemdHost:
     """Start a systemd host from rootfs (overlay), sshd on a free 127.0.0.1 port; wait for it.
 
     wait: "ssh" (sshd lets us in), "system" (also ``systemctl is-system-running --wait``) or "none".
+    listen_addresses: more loopback addresses (``loopback_addresses(n)``) sshd answers on, same port:
+    an inventory of those addresses is that many hosts for Ansible and for verify. Every
+    address must be in 127.0.0.0/8 (tests talk to loopback only).
     """
+    bad = [a for a in listen_addresses if not a.startswith("127.")]
+    if bad:
+        raise TestHostError(f"listen_addresses must be loopback (127.0.0.0/8): {bad}")
     name = name or f"xpu-ops-th-{os.getpid()}-{next(_names)}"
     env = env or podman_env(workdir)
     hostdir = workdir / name
@@ -446,7 +526,9 @@ def start_host(rootfs: Path, key: Path, workdir: Path, *, name: str | None = Non
     for attempt in range(5):
         port = pick_port()
         (mount / "port.conf").write_text(f"Port {port}\n")
-        host = SystemdHost(name=name, port=port, key=key, workdir=hostdir, env=env)
+        extra = _listen_files(mount, port, listen_addresses)
+        host = SystemdHost(name=name, port=port, key=key, workdir=hostdir, env=env,
+                           addresses=tuple(listen_addresses))
         try:
             podman("run", "-d", "--name", name, "--hostname", name, "--label", f"{LABEL}={_process_id()}",
                    "--label", f"{ROOTFS_LABEL}={rootfs.name}",
@@ -455,6 +537,8 @@ def start_host(rootfs: Path, key: Path, workdir: Path, *, name: str | None = Non
                    env=env, timeout=120)
             if wait != "none":
                 host.wait_ssh(timeout)
+                if listen_addresses:
+                    _start_extra_sshd(host, extra, timeout)
             if wait == "system":
                 state = host.is_system_running(timeout)
                 if state not in ("running", "degraded"):
