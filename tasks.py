@@ -30,21 +30,30 @@ def _q(s):
         "python": "interpreter whose PyTorch to probe (default: this one)",
         "only": "comma-separated check ids to run",
         "skip": "comma-separated check ids to skip",
-        "timeout": "seconds for each slow probe (HTTP, torch child)",
+        "timeout": "seconds for each slow probe (HTTP, torch child); over SSH also the limit for each host",
         "host": "verify this host over SSH: [user@]host[:port], or with --inventory a name, group or pattern",
         "inventory": "Ansible inventory file of the hosts to verify over SSH",
         "key": "SSH private key for --host",
         "no_host_key_check": "do not check the SSH host key (throw-away test hosts only)",
+        "limit": "with --inventory: only the hosts that also match this Ansible pattern",
+        "forks": "with --inventory: hosts verified at once (default 8)",
+        "host_timeout": "over SSH: seconds for each host as a whole (default --timeout if given, else 300)",
+        "prometheus": "over SSH: also write node_exporter textfile collector metrics to this file (atomically)",
     },
 )
 def verify(c, root=None, json=False, junit=None, user=None, xpum_url=None, ca_file=None, insecure=False,
            credentials_file=None, python=None, only=None, skip=None, timeout=None, host=None, inventory=None,
-           key=None, no_host_key_check=False):
+           key=None, no_host_key_check=False, limit=None, forks=None, host_timeout=None, prometheus=None):
     """Check this machine's (or over SSH other hosts') Intel GPU stack, say what to fix (exit 0/1/2)."""
     args = [PY, "-m", "checks"]
+    if not (host or inventory) and (limit or forks or host_timeout or prometheus):
+        print("xpu-ops verify: error: --limit, --forks, --host-timeout and --prometheus need --host or --inventory",
+              file=sys.stderr)
+        sys.exit(2)
     if host or inventory:  # checks.remote: the same checks, shipped to the host(s) as a zipapp
         args = [PY, "-m", "checks.remote"]
-        for flag, val in (("--host", host), ("--inventory", inventory), ("--key", key)):
+        for flag, val in (("--host", host), ("--inventory", inventory), ("--key", key), ("--limit", limit),
+                          ("--forks", forks), ("--host-timeout", host_timeout), ("--prometheus", prometheus)):
             if val is not None:
                 args += [flag, str(val)]
         if no_host_key_check:
