@@ -15,7 +15,9 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -225,3 +227,80 @@ def test_offline_install_from_local_mirror_only(systemd_host, mirror, tmp_path, 
     record_property("offline_timings", t)
     print(f"\noffline provision: first {t['first_run_s']} s ({len(fetched)} .debs from the mirror), "
           f"re-run {t['rerun_s']} s (changed=0)")
+
+
+# ------------------------------------------------------------------------------------ runs cut half-way
+
+def test_mirror_gone_mid_download_then_rerun_converges(systemd_host, mirror, tmp_path, record_property):
+    """The apt mirror stops answering after 10 .debs: the run fails; with the mirror back a re-run
+    converges, and the next one reports changed=0."""
+    h = systemd_host(wait="system")
+    args = [*OFFLINE, "-e", f"intel_gpu_driver_mirror={mirror.url}"]
+    mirror.stop()
+    mirror.start(stop_after_debs=10)
+    rc, out, data, cut = provision(h, *args, tmp=tmp_path, check_rc=None)
+    deadline = time.monotonic() + 10
+    while mirror.running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not mirror.running and mirror.debs_served == 11, (mirror.running, mirror.debs_served)
+    assert rc == 2 and stats(data)["failures"] == 1, out[-6000:]
+    assert "Install the user space" in out.split("fatal:")[0].rsplit("TASK [", 1)[-1], out[-4000:]
+    assert h.exec("dpkg-query -W -f='${Status}' clinfo").stdout != "install ok installed"
+    assert h.exec("ls /var/cache/apt/archives/*.deb | wc -l").stdout.strip() != "0"   # what got through is there
+    mirror.start()                                                   # the mirror is back, on the same port
+    _, out2, data2, converge = provision(h, *args, tmp=tmp_path)
+    assert stats(data2)["changed"] > 0
+    _, out3, data3, rerun = provision(h, *args, tmp=tmp_path)
+    assert stats(data3)["changed"] == 0, out3[-6000:]
+    assert_installed_from_mirror(h, mirror)
+    t = {"cut_run_s": round(cut, 1), "converge_s": round(converge, 1), "rerun_s": round(rerun, 1)}
+    record_property("mirror_cut_timings", t)
+    print(f"\nmirror cut after 10 .debs: failed run {t['cut_run_s']} s, converging run {t['converge_s']} s, "
+          f"re-run {t['rerun_s']} s (changed=0)")
+
+
+def test_ssh_cut_mid_dpkg_then_rerun_converges(systemd_host, mirror, tmp_path, record_property):
+    """The run is cut while dpkg unpacks: ansible-playbook and its ssh clients are killed (no ssh
+    ControlPersist master, so the connection really drops) and so is what apt ran on the host (as when
+    the session is torn down with it). dpkg is left interrupted; a re-run finishes it and converges,
+    the next one reports changed=0."""
+    h = systemd_host(wait="system")
+    args = [*OFFLINE, "-e", f"intel_gpu_driver_mirror={mirror.url}"]
+    if not mirror.running:
+        mirror.start()
+    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_SSH_ARGS": "-o ControlMaster=no -o ControlPersist=no"}
+    cmd = [sys.executable, "-m", "invoke", "provision", "--host", h.spec, "--key", str(h.key), "--no-host-key-check",
+           *args]
+    t0 = time.monotonic()
+    log = (tmp_path / "cut.log").open("w")
+    p = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and p.poll() is None:
+            if h.exec(["pgrep", "-f", "--", "dpkg .*--[u]npack"], timeout=20).returncode == 0:
+                break
+            time.sleep(0.1)
+        assert p.poll() is None, "the run ended before dpkg unpacked anything: " + (tmp_path / "cut.log").read_text()
+        os.killpg(p.pid, signal.SIGKILL)                             # the control side and its connections
+        p.wait(30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(30)
+        log.close()
+    cut = time.monotonic() - t0
+    # what apt ran on the host goes too (a session torn down with its connection): by pid
+    h.exec("for p in $(pgrep -x apt-get) $(pgrep -x dpkg); do kill -9 $p; done; sleep 0.5")
+    audit = h.exec("dpkg --audit").stdout
+    assert audit.strip(), "dpkg was not left interrupted"
+    _, out2, data2, converge = provision(h, *args, tmp=tmp_path)
+    assert stats(data2)["changed"] > 0
+    assert re.search(r"Finish the interrupted dpkg run[^\n]*\*+\nchanged: ", out2), out2[-6000:]
+    _, out3, data3, rerun = provision(h, *args, tmp=tmp_path)
+    assert stats(data3)["changed"] == 0, out3[-6000:]
+    assert not h.exec("dpkg --audit").stdout.strip()
+    assert_installed_from_mirror(h, mirror)
+    t = {"cut_after_s": round(cut, 1), "converge_s": round(converge, 1), "rerun_s": round(rerun, 1)}
+    record_property("ssh_cut_timings", t)
+    print(f"\nssh cut mid-dpkg after {t['cut_after_s']} s ({len(audit.splitlines())} lines of dpkg --audit): "
+          f"converging run {t['converge_s']} s, re-run {t['rerun_s']} s (changed=0)")
