@@ -336,6 +336,7 @@ class XpumClient:
         self._auth_error = None
         self._auth_confirmed = False  # an authenticated request got past the login once
         self._known_ids = []  # 1.x GPU ids of the last overview()
+        self._props = {}  # 1.x GPU id -> (BDF, /devices/<id> JSON): static, asked once per GPU
 
     def __repr__(self):
         return (
@@ -794,7 +795,8 @@ class XpumClient:
         """Every GPU (as list_gpus) with "health", "metrics" and "error" (None, or {kind, message}
         for a GPU that failed or vanished during the round), in one round.
 
-        1.x: GET /devices and /health, /stats, /devices/<id> of every GPU, all at once. The per-GPU
+        1.x: GET /devices and /health, /stats of every GPU, all at once (/devices/<id>, for the memory
+        size, once per GPU: it does not change while the GPU keeps its id and BDF). The per-GPU
         requests go out with the list for the GPUs the last round listed (the list is still asked
         every round: a GPU no longer listed is dropped, a new one fetched in a second wave); the first
         round, and any before a login succeeded, lists first. 2.x (and exporter-only 1.x): one
@@ -808,6 +810,11 @@ class XpumClient:
                     raise listing
                 gpus = self._list_rest_from(listing)
                 ids = [g["device_id"] for g in gpus]
+                for g in gpus:  # another GPU under a known id: forget what was known about that id
+                    if self._props.get(g["device_id"], (g["pci_bdf_address"],))[0] != g["pci_bdf_address"]:
+                        self._props.pop(g["device_id"])
+                        got.pop(g["device_id"], None)
+                self._props = {i: v for i, v in self._props.items() if i in ids}
                 missing = [i for i in ids if i not in got]
                 if missing:
                     got.update(self._wave(missing, max_workers)[1])
@@ -840,28 +847,42 @@ class XpumClient:
 
     def _wave(self, ids, max_workers: int = 32, with_list: bool = False):
         """One concurrent wave of 1.x requests: GET /rest/v1/devices if ``with_list``, and /health,
-        /stats, /devices/<id> of each id. Returns (the list's JSON or exception or None,
-        {id: [health, stats, props]}), each a JSON value or the exception it raised."""
+        /stats and (unless known: the memory size does not change) /devices/<id> of each id. Returns
+        (the list's JSON or exception or None, {id: {"health", "stats", "props"}}), each a JSON value or
+        the exception its request raised."""
         from concurrent.futures import ThreadPoolExecutor
 
-        jobs = [("/rest/v1/devices", None)] if with_list else []
+        jobs = [(None, None, "/rest/v1/devices")] if with_list else []
         for i in ids:
             base = f"/rest/v1/devices/{i}"
-            jobs += [(f"{base}/health", i), (f"{base}/stats", i), (base, i)]
+            jobs += [(i, "health", f"{base}/health"), (i, "stats", f"{base}/stats")]
+            if i not in self._props:
+                jobs.append((i, "props", base))
         if not jobs:
             return None, {}
+
+        def run(job):
+            return self._fetch_json(job[2], device_id=job[0])
+
         first = []
         if not self._auth_confirmed:  # one login first: a wrong password must cost one failed login, not 3n
-            first = [self._fetch_json(*jobs[0])]
+            first = [run(jobs[0])]
         with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(jobs)))) as pool:
-            results = first + list(pool.map(lambda job: self._fetch_json(*job), jobs[len(first):]))
-        listing = results.pop(0) if with_list else None
-        return listing, {i: results[3 * n : 3 * n + 3] for n, i in enumerate(ids)}
+            results = first + list(pool.map(run, jobs[len(first):]))
+        got: dict = {i: {"props": self._props.get(i, (None, None))[1]} for i in ids}
+        listing = None
+        for (i, part, _), value in zip(jobs, results):
+            if i is None:
+                listing = value
+                continue
+            got[i][part] = value
+            if part == "props" and isinstance(value, dict):
+                self._props[i] = (_norm_bdf(value.get("pci_bdf_address")), value)
+        return listing, got
 
     def _assemble(self, device_id: int, got) -> dict | None:
         """[health, stats, props] answers -> {"health", "metrics", "error", "_exc"}; None when the
         server has no REST routes. Health or metrics is None where its request failed."""
-        got = dict(zip(("health", "stats", "props"), got))
         if any(isinstance(v, _RestOff) for v in got.values()):
             return None
         errors = [v for v in got.values() if isinstance(v, XpumError)]

@@ -361,7 +361,8 @@ def test_polls_in_one_interval_cost_one_upstream_round():
         assert srv.hits["/rest/v1/devices"] == 1
         clock.advance(0.1)  # the 2 s default interval is over
         mon.get_status()
-        assert srv.hits["/rest/v1/devices"] == 2 and per_gpu_hits(srv, 2) == [2, 2, 2]
+        # health and stats again; /devices/2 (the memory size) is static and known
+        assert srv.hits["/rest/v1/devices"] == 2 and per_gpu_hits(srv, 2) == [2, 2, 1]
         assert srv.hits["/rest/v1/version"] == 1  # the connection is kept
 
 
@@ -560,7 +561,7 @@ def test_overview_requests_each_path_once_concurrently():
         srv.reset_counters()
         st = c.gpu_state(2)
         assert st["health"]["status"] == "critical" and st["metrics"]["memory_total"] == 16384.0
-        assert sum(srv.hits.values()) == 3
+        assert sum(srv.hits.values()) == 2  # /health and /stats; the memory size is known
         srv.vanish(2)
         with pytest.raises(xpum.XpumError) as e:
             c.gpu_state(2)
@@ -601,6 +602,18 @@ def test_overview_later_rounds_are_one_wave_and_follow_the_list():
     assert all(g["error"] is None for g in ov) and ov[-1]["metrics"]["memory_temperature"] is None
     assert srv.hits["/rest/v1/devices/1/stats"] == 1  # asked with the list, dropped: no longer listed
     assert per_gpu_hits(srv, 4) == [1, 1, 1]  # new: fetched in a second wave
+    assert per_gpu_hits(srv, 0) == [1, 1, 0]  # known: its memory size is not asked again
+
+
+def test_other_gpu_under_a_known_id_is_asked_afresh():
+    with Xpum1Rest(gpus=[arc_a770(), flex_170()], tls=False) as srv, \
+            xpum.XpumClient(srv.url, password=DEFAULT_PASSWORD) as c:
+        c.overview()
+        srv.gpus[1] = max_1550(bdf="0000:9a:00.0")  # swapped: same id, another BDF
+        srv.reset_counters()
+        ov = c.overview()
+    assert ov[1]["device_name"] == "Intel(R) Data Center GPU Max 1550"
+    assert ov[1]["metrics"]["memory_total"] == 131072.0 and per_gpu_hits(srv, 1) == [2, 2, 1]
 
 
 def test_per_device_polling_is_one_wave_once_the_list_is_known():
@@ -611,7 +624,7 @@ def test_per_device_polling_is_one_wave_once_the_list_is_known():
         srv.reset_counters()
         clock.advance(5)
         mon.get_gpu_metrics(1)
-        assert srv.hits["/rest/v1/devices"] == 0 and per_gpu_hits(srv, 1) == [1, 1, 1]
+        assert srv.hits["/rest/v1/devices"] == 0 and per_gpu_hits(srv, 1) == [1, 1, 0]
         with pytest.raises(GPUNotFound):
             mon.get_gpu_metrics(3)  # not known: the list is asked again, once per interval
         with pytest.raises(GPUNotFound):

@@ -11,13 +11,11 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
@@ -33,27 +31,8 @@ STATUS = "/api/v1/analytics/gpu/status"
 METRICS = "/api/v1/analytics/gpu/metrics"
 
 
-class LiveServer:
+class LiveServer(cli.BackgroundServer):
     """uvicorn serving ``app`` on 127.0.0.1:<ephemeral> in a thread."""
-
-    def __init__(self, app):
-        self.sock = cli.bind("127.0.0.1", 0)
-        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
 
     def get(self, path, **kw):
         return httpx.get(self.url + path, timeout=10, **kw)

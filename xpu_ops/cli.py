@@ -12,6 +12,8 @@ import argparse
 import json
 import socket
 import sys
+import threading
+import time
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE = 0, 1, 2
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 12788
@@ -212,6 +214,33 @@ def bind(host, port):
         raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}") from None
     sock.set_inheritable(True)
     return sock
+
+
+class BackgroundServer:
+    """uvicorn serving ``app`` from a thread on an already bound socket (tests, the benchmark).
+    ``with BackgroundServer(app) as s: httpx.get(s.url + "/api/v1/health")``."""
+
+    def __init__(self, app, host="127.0.0.1", port=0, log_level="warning"):
+        import uvicorn
+
+        self.sock = bind(host, port)
+        self.url = "http://%s:%d" % (host, self.sock.getsockname()[1])
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
 
 
 def cmd_serve(a, out):
