@@ -144,6 +144,16 @@ def bench(c, runs=9, url=None):
     c.run(" ".join(_q(a) for a in cmd), pty=False)
 
 
+@task(help={"runs": "runs per size and side (interleaved)", "forks": "hosts at once, both sides (default 16)",
+            "sizes": "fleet sizes (default 1,10,50)", "phases": "also time the pieces of one host's run"})
+def bench_fleet(c, runs=3, forks=16, sizes="1,10,50", phases=False):
+    """Benchmark fleet verify over N loopback hosts of one test host against `ansible all -m shell` (needs root)."""
+    cmd = [PY, os.path.join(HERE, "bench", "fleet_bench.py"), "--runs", runs, "--forks", forks, "--sizes", sizes]
+    if phases:
+        cmd.append("--phases")
+    c.run(" ".join(_q(a) for a in cmd), pty=False, env={"PYTHONPATH": HERE})
+
+
 def _adhoc_inventory(spec, key=None, no_host_key_check=False):
     """`[user@]host[:port]` (or `localhost`) -> INI inventory text for that one host."""
     import re
