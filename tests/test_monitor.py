@@ -630,3 +630,50 @@ def test_per_device_polling_is_one_wave_once_the_list_is_known():
         with pytest.raises(GPUNotFound):
             mon.get_gpu_metrics(4)
         assert srv.hits["/rest/v1/devices"] == 1
+
+
+def test_ttl_cache_single_flight_errors_cached_and_interrupts_reach_waiters():
+    clock = FakeClock()
+    cache = M.TTLCache(2.0, clock)
+    calls = []
+
+    def boom():
+        calls.append(1)
+        raise ValueError("down")
+
+    for _ in range(3):
+        with pytest.raises(ValueError):
+            cache.get("k", boom)
+    assert len(calls) == 1 and cache.peek("k") is None  # the failure is reused, but peek gives only successes
+    clock.advance(2.0)
+    assert cache.get("k", lambda: 42) == 42 and cache.peek("k") == 42
+
+    started, release, got = threading.Event(), threading.Event(), []
+
+    def interrupted():
+        started.set()
+        release.wait(5)
+        raise KeyboardInterrupt
+
+    def waiter():
+        try:
+            cache.get("i", lambda: 0)
+        except KeyboardInterrupt:
+            got.append("interrupt")
+
+    owner = threading.Thread(target=lambda: _swallow(lambda: cache.get("i", interrupted)))
+    owner.start()
+    started.wait(5)
+    w = threading.Thread(target=waiter)
+    w.start()
+    release.set()
+    owner.join(5)
+    w.join(5)
+    assert got == ["interrupt"] and not w.is_alive()
+
+
+def _swallow(fn):
+    try:
+        fn()
+    except KeyboardInterrupt:
+        pass

@@ -206,7 +206,7 @@ class TTLCache:
         if owner:
             try:
                 fut.set_result(compute())
-            except Exception as e:
+            except BaseException as e:  # waiters get it too (an interrupt must not leave them hanging)
                 fut.set_exception(e)
             finally:
                 with self._lock:
