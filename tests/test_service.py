@@ -305,7 +305,8 @@ def test_cli_metrics_table_json_and_exit_codes():
         bad = run_cli(["metrics", "--device-id", "x"], env_for(srv))
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("GPU 1 Intel(R) Data Center GPU Max 1550 (0000:29:00.0), as of ")
-    assert "memory_used         8249.88 MiB" in r.stdout and "memory_temperature  38.00 C" in r.stdout
+    assert "memory_used          8249.88 MiB" in r.stdout and "memory_temperature   38.00 C" in r.stdout
+    assert "  memory_temperature OK: All memory temperature readings are healthy." in r.stdout
     assert "TILE" in r.stdout
     assert j.returncode == 0 and json.loads(j.stdout)["metrics"]["power_usage"] == 63.26
     assert missing.returncode == 2 and missing.stdout == ""

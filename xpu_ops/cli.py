@@ -111,7 +111,7 @@ def render_status(st) -> str:
         lines.append(f"PyTorch      {torch}: {t['count']} XPU device(s): {', '.join(t['names'])}; "
                      f"use device {t['device']}")
     else:
-        lines.append(f"PyTorch      {torch}: no XPU ({t.get('reason')}); use device {t['device']}")
+        lines.append(f"PyTorch      {torch}: no XPU: {t.get('reason')}; use device {t['device']}")
     ipex = "not installed" if not t.get("ipex_version") else (
         f"{t['ipex_version']} (matches torch)" if t["intel_extension"] else f"{t['ipex_version']} (NOT usable)")
     lines.append(f"IPEX         {ipex}")
@@ -146,12 +146,12 @@ def render_metrics(body, gpu=None) -> str:
     h, m = body["health"], body["metrics"]
     name = f" {gpu.get('device_name')} ({gpu.get('pci_bdf_address')})" if gpu else ""
     lines = [f"GPU {body['device_id']}{name}, as of {body['timestamp']}",
-             f"health              {h['status']}"]
+             f"{'health':<21}{h['status']}"]
     for comp, c in h["components"].items():
-        lines.append(f"  {comp:<18}{c.get('status')}: {c.get('description') or ''}".rstrip())
+        lines.append(f"  {comp:<18} {c.get('status')}: {c.get('description') or ''}".rstrip())
     for key, unit in _UNITS:
         v = m.get(key)
-        lines.append(f"{key:<20}{'-' if v is None else f'{v:.2f} {unit}'}")
+        lines.append(f"{key:<21}{'-' if v is None else f'{v:.2f} {unit}'}")
     if m.get("tiles"):
         rows = [("TILE", "UTIL %", "MEM MiB", "TEMP C", "MEM TEMP C", "POWER W", "FREQ MHz")]
         for t in m["tiles"]:
