@@ -13,6 +13,10 @@ class TorchProbe:
         self.python = python
         self.timeout = timeout
         self.started = time.monotonic()
+        self.proc = None
+        self.absent = _torch_absent_here(python, env)
+        if self.absent:
+            return
         from checks.families import package_data
         src = package_data("torch_probe.py").decode()
         env = dict(os.environ if env is None else env)
@@ -30,6 +34,10 @@ class TorchProbe:
 
     def result(self):
         base = {"python": self.python}
+        if self.absent:
+            # Same interpreter and path as ours, and torch is not on it: no child needed.
+            return dict(base, outcome="ok", torch=None, import_error="No module named 'torch'", ipex_version=None,
+                        probe="in-process: torch is not importable by this interpreter", elapsed=0.0)
         if self.proc is None:
             return dict(base, outcome="error", reason=self.error)
         remaining = max(0.1, self.timeout - (time.monotonic() - self.started))
@@ -63,6 +71,20 @@ class TorchProbe:
             return dict(base, outcome="error", elapsed=elapsed, reason="the PyTorch probe printed garbage")
         return dict(base, outcome="ok", elapsed=elapsed, **{k: v for k, v in data.items() if k != "python"},
                     stderr=_tail(err))
+
+
+def _torch_absent_here(python, env):
+    """True when `python` is this very interpreter, on the same module path, and torch cannot be found."""
+    import sys
+    try:
+        same = os.path.samefile(python, sys.executable)
+    except OSError:
+        return False
+    env = os.environ if env is None else env
+    if not same or env.get("PYTHONPATH", "") != os.environ.get("PYTHONPATH", ""):
+        return False
+    import importlib.util
+    return importlib.util.find_spec("torch") is None
 
 
 def _tail(b, n=5):

@@ -129,3 +129,16 @@ def test_probe_runs_concurrently_with_sysfs(tmp_path):
         TorchProbe.__init__ = orig
     assert seen["started"] - t0 < 0.5
     assert facts["torch"]["outcome"] == "ok"
+
+
+def test_same_interpreter_without_torch_needs_no_child(tmp_path, no_torch_python):
+    """verify run BY an interpreter without torch, probing itself: decided in-process, same verdict."""
+    import subprocess
+    from verify_run import ROOT
+    r = subprocess.run([no_torch_python, "-m", "checks", "--root", str(tmp_path), "--only", "torch.xpu", "--json",
+                        "--python", no_torch_python], capture_output=True, text=True, cwd=ROOT,
+                       env={"PATH": os.environ["PATH"], "PYTHONPATH": ROOT})
+    import json
+    c = check_of(json.loads(r.stdout), "torch.xpu")
+    assert c["status"] == "fail" and "not installed" in c["detail"]
+    assert c["evidence"]["probe"].startswith("in-process")
