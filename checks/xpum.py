@@ -774,9 +774,10 @@ class XpumClient:
 
     # -- health and metrics of every GPU in one round (invoke status/metrics, the HTTP service)
     def gpu_state(self, device_id) -> dict:
-        """{"health", "metrics", "error"} of one GPU with the fewest requests: 1.x /health, /stats and
-        /devices/<id> at once; 2.x (and exporter-only 1.x) one /metrics scrape. Raises XpumError
-        (kind notfound for an unknown or vanished GPU, auth, transport errors)."""
+        """{"health", "metrics", "error"} of one GPU with the fewest requests: 1.x /health and /stats at
+        once (and /devices/<id>, for the memory size, the first time); 2.x (and exporter-only 1.x) one
+        /metrics scrape. Raises XpumError (kind notfound for an unknown or vanished GPU, auth, transport
+        errors)."""
         self._check_id(device_id)
         self._ensure()
         if not self._prom():
