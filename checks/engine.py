@@ -106,6 +106,11 @@ def gather(opts, ids):
         or XPUM_CHECKS & set(ids) else {"binaries": {}, "units": {}, "containers": None, "systemd": None}
     facts["xpum"] = xpum_bg.result() if xpum_bg else {}
     facts["torch"] = torch_probe.result() if torch_probe else {}
+    if torch_probe:
+        try:
+            facts["torch"]["self"] = os.path.samefile(opts.python, sys.executable)
+        except OSError:
+            facts["torch"]["self"] = False
     return facts
 
 

@@ -655,8 +655,12 @@ def torch_xpu(f):
             "in zeInit means the Level Zero driver and kernel driver do not match (see userspace, kernel.driver)"
             % t["python"]), ev
     if not t.get("torch"):
+        fix = "%s -m %s" % (t["python"], TORCH_XPU_FIX)
+        if t.get("self"):
+            fix = ("this is xpu-ops' own interpreter: name your application's instead, e.g. "
+                   "invoke verify --python /path/to/your/venv/bin/python\nor install PyTorch XPU there: " + fix)
         return (FAIL, "PyTorch is not installed in %s (%s); device: cpu" % (t["python"], t.get("import_error")),
-                "%s -m %s" % (t["python"], TORCH_XPU_FIX), ev)
+                fix, ev)
     ipex_note, ipex_bad, ipex_fix = "", False, ""
     if t.get("ipex_version"):
         tmm = ".".join(t["torch"].split("+")[0].split(".")[:2])

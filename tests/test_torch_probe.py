@@ -142,3 +142,4 @@ def test_same_interpreter_without_torch_needs_no_child(tmp_path, no_torch_python
     c = check_of(json.loads(r.stdout), "torch.xpu")
     assert c["status"] == "fail" and "not installed" in c["detail"]
     assert c["evidence"]["probe"].startswith("in-process")
+    assert "name your application's" in c["remedy"] and "--python" in c["remedy"]
