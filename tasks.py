@@ -114,7 +114,7 @@ def status(c, json=False, xpum_url=None, ca_file=None, insecure=False, credentia
 
 
 @task(help=dict(_XPUM_HELP, device_id="XPU Manager's GPU id (default 0)"))
-def metrics(c, device_id=0, json=False, xpum_url=None, ca_file=None, insecure=False, credentials_file=None,
+def metrics(c, device_id="0", json=False, xpum_url=None, ca_file=None, insecure=False, credentials_file=None,
             timeout=None):
     """Health and metrics of one GPU (exit 0; 1 XPU Manager unavailable; 2 no such GPU or usage/config error)."""
     _xpu_ops(c, "metrics", device_id=device_id, json=json, xpum_url=xpum_url, ca_file=ca_file,
@@ -123,20 +123,20 @@ def metrics(c, device_id=0, json=False, xpum_url=None, ca_file=None, insecure=Fa
 
 @task(help={"host": "address to bind (default 127.0.0.1)", "port": "port (default 12788)",
             "log_level": "uvicorn log level (default info)"})
-def serve(c, host="127.0.0.1", port=12788, log_level=None):
+def serve(c, host="127.0.0.1", port="12788", log_level=None):
     """Run the GPU status and metrics HTTP API (uvicorn); XPU Manager settings from the environment."""
     _xpu_ops(c, "serve", host=host, port=port, log_level=log_level)
 
 
 @task(help={"seconds": "length of the cached-polling run (default 10)"})
-def bench_api(c, seconds=10):
+def bench_api(c, seconds="10"):
     """Benchmark the status API against a 1.x stand-in with 20 ms latency: concurrency and caching."""
     c.run(" ".join(_q(a) for a in (PY, os.path.join(HERE, "bench", "api_bench.py"), "--seconds", seconds)),
           pty=False, env={"PYTHONPATH": HERE})
 
 
 @task(help={"runs": "runs per side (interleaved)", "url": "XPU Manager URL the shell sequence curls"})
-def bench(c, runs=9, url=None):
+def bench(c, runs="9", url=None):
     """Benchmark local verify against the manual shell sequence and against `import torch`."""
     cmd = [PY, os.path.join(HERE, "bench", "verify_bench.py"), "--runs", str(runs)]
     if url:
@@ -146,7 +146,7 @@ def bench(c, runs=9, url=None):
 
 @task(help={"runs": "runs per size and side (interleaved)", "forks": "hosts at once, both sides (default 16)",
             "sizes": "fleet sizes (default 1,10,50)", "phases": "also time the pieces of one host's run"})
-def bench_fleet(c, runs=3, forks=16, sizes="1,10,50", phases=False):
+def bench_fleet(c, runs="3", forks="16", sizes="1,10,50", phases=False):
     """Benchmark fleet verify over N loopback hosts of one test host against `ansible all -m shell` (needs root)."""
     cmd = [PY, os.path.join(HERE, "bench", "fleet_bench.py"), "--runs", runs, "--forks", forks, "--sizes", sizes]
     if phases:
