@@ -154,12 +154,22 @@ def bench_fleet(c, runs="3", forks="16", sizes="1,10,50", phases=False):
     c.run(" ".join(_q(a) for a in cmd), pty=False, env={"PYTHONPATH": HERE})
 
 
+def _usage(msg):
+    """A usage error: one line on stderr, exit 2 (the documented code), no traceback."""
+    print(msg, file=sys.stderr)
+    sys.exit(2)
+
+
 def _adhoc_inventory(spec, key=None, no_host_key_check=False):
     """`[user@]host[:port]` (or `localhost`) -> INI inventory text for that one host."""
     import re
     m = re.match(r"^(?:(?P<user>[^@]+)@)?(?P<host>\[[^\]]+\]|[^:]+)(?::(?P<port>\d+))?$", spec)
     if not m:
-        raise SystemExit(f"provision: cannot read host '{spec}' (use NAME, [user@]host[:port] or localhost)")
+        _usage(f"provision: error: cannot read host '{spec}' (use NAME, [user@]host[:port] or localhost)")
+    if m.group("port") and not 0 < int(m.group("port")) < 65536:
+        _usage(f"provision: error: port {m.group('port')} of '{spec}' is out of range (1-65535)")
+    if key and not os.path.isfile(key):
+        _usage(f"provision: error: --key {key}: no such file")
     host = m.group("host").strip("[]")
     hv = {"ansible_host": host}
     if host in ("localhost", "127.0.0.1") and not m.group("port") and not m.group("user"):
@@ -210,11 +220,15 @@ def provision(c, host=None, inventory=None, limit=None, playbook="provision", ch
     """
     import tempfile
     if not host and not inventory:
-        raise SystemExit("provision: give --host H or --inventory FILE")
+        _usage("provision: error: give --host H or --inventory FILE")
+    if inventory and not os.path.exists(inventory):
+        _usage(f"provision: error: --inventory {inventory}: no such file")
     if container:
         playbook = "xpumanager_container"
     elif playbook == "provision" and not (check or no_verify):
         playbook = "site"          # provision.yml, then verify.yml on the hosts that provisioned
+    if not os.path.isfile(os.path.join(HERE, "playbooks", f"{playbook}.yml")):
+        _usage(f"provision: error: --playbook {playbook}: no such playbook in playbooks/")
     args = ["ansible-playbook", os.path.join(HERE, "playbooks", f"{playbook}.yml")]
     tmp = None
     if inventory:

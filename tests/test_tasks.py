@@ -18,6 +18,11 @@ def invoke(*args):
     ("serve", "--port", "abc"),
     ("verify", "--only", "gpu.magic"),
     ("verify", "--root", "/nonexistent-xpu-ops"),
+    ("provision",),
+    ("provision", "--host", "root@127.0.0.1:99999"),
+    ("provision", "--host", "root@127.0.0.1:2222", "--key", "/nonexistent-key"),
+    ("provision", "--inventory", "/nonexistent-inventory"),
+    ("provision", "--host", "localhost", "--playbook", "nope"),
 ])
 def test_bad_input_through_invoke(args):
     r = invoke(*args)
