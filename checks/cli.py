@@ -38,7 +38,19 @@ def parser():
     p.add_argument("--host-name", help="this host's name on the control host, used in remedies (default localhost)")
     p.add_argument("--no-color", action="store_true", help="no colour even on a terminal")
     p.add_argument("--list", action="store_true", help="list the check ids and exit")
+    p.add_argument("--facts", action="store_true",
+                   help="print the host facts the Ansible roles decide on (JSON) and exit; honours --root")
     return p
+
+
+def _facts(root):
+    from checks import role_facts
+    from checks.root import HostRoot
+    if not os.path.isdir(root):
+        print("xpu-ops verify: error: --root %s: no such directory" % root, file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(role_facts.gather(HostRoot(root)), sort_keys=True, default=str))
+    return EXIT_OK
 
 
 def main(argv=None):
@@ -48,6 +60,8 @@ def main(argv=None):
     except _Usage as e:
         print("xpu-ops verify: error: %s (see --help)" % e, file=sys.stderr)
         return EXIT_USAGE
+    if a.facts:
+        return _facts(a.root)
     if a.list:
         engine.all_ids()
         for cid, (_, title, _layer) in engine.REGISTRY.items():

@@ -58,7 +58,9 @@ def platform_facts(root):
             k, v = line.split("=", 1)
             osr[k.strip()] = v.strip().strip('"')
     release = root.read_line("/proc/sys/kernel/osrelease")
-    wsl = bool(release and "microsoft-standard-wsl2" in release.lower())
+    dxg = root.is_char_device("/dev/dxg") if root.lexists("/dev/dxg") else False
+    # /dev/dxg (dxgkrnl) exists only under Microsoft's WSL2 kernels, whatever their release string says
+    wsl = bool(release and "microsoft-standard-wsl2" in release.lower()) or dxg
     container = None
     if root.exists("/.dockerenv"):
         container = "docker"
@@ -68,6 +70,8 @@ def platform_facts(root):
         cg = root.read("/proc/1/cgroup", 65536) or ""
         if re.search(r"/(docker|libpod|kubepods|lxc)[-/]", cg):
             container = "container"
+        else:   # systemd as PID 1 writes $container here (systemd src/basic/virt.c, commit 0099e558): nspawn, LXC
+            container = root.read_line("/run/systemd/container") or None
     return {
         "os_id": osr.get("ID"),
         "os_version": osr.get("VERSION_ID"),
@@ -75,7 +79,7 @@ def platform_facts(root):
         "os_pretty": osr.get("PRETTY_NAME"),
         "kernel": release,
         "wsl2": wsl,
-        "dxg": root.is_char_device("/dev/dxg") if root.lexists("/dev/dxg") else False,
+        "dxg": dxg,
         "wsl_lib": root.is_dir("/usr/lib/wsl/lib"),
         "wsl_libs": root.listdir("/usr/lib/wsl/lib")[:20],
         "container": container,

@@ -24,27 +24,24 @@ def _families():
     return families
 
 
-def intel_gpu_families(pci_functions):
-    """PCI functions (dicts with vendor/class/device as hex strings) -> list of GPUs with their family.
+def intel_gpu_families(gpus):
+    """The checks' GPUs (``pci.gpus`` of xpu_ops_host_facts) -> the roles' view, one item per GPU.
 
-    Each item: {slot, device, family (id or None), name, driver, dkms, xpum_line, kind}.
-    Only vendor 0x8086 with a display class (0x03xxxx) counts: Intel host bridges,
-    audio and NICs share the vendor id.
+    Each item: {slot, device, family (id or None), name, driver, dkms, xpum_line, kind}. Which PCI
+    functions are Intel GPUs, and their family, the checks decided (checks/facts.py pci_facts);
+    this only adds the family table's fields the roles decide on.
     """
     fam = _families()
     out = []
-    for fn in pci_functions or []:
+    for g in gpus or []:
         try:
-            vendor = int(str(fn.get("vendor", "0")), 16)
-            klass = int(str(fn.get("class", "0")), 16)
-            device = int(str(fn.get("device", "0")), 16)
-        except ValueError as exc:
-            raise AnsibleFilterError("intel_gpu_families: bad PCI id in %r: %s" % (fn, exc)) from None
-        if vendor != 0x8086 or (klass >> 16) != 0x03:
-            continue
-        f = fam.family_of(device)
+            device = int(g["device_id"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AnsibleFilterError("intel_gpu_families: not a GPU of xpu_ops_host_facts: %r (%s)" % (g, exc)) \
+                from None
+        f = fam.family_by_key(g.get("family")) if g.get("family") else None
         out.append({
-            "slot": fn.get("slot"),
+            "slot": g.get("bdf"),
             "device": "0x%04x" % device,
             "family": f["id"] if f else None,
             "name": f["name"] if f else "unknown Intel display device 0x%04x" % device,

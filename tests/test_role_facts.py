@@ -1,0 +1,135 @@
+"""The roles read host facts through the checks' own code: `python -m checks --facts` and the action
+plugin xpu_ops_host_facts that runs it from the zipapp on the host (read-only, check mode too)."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import hosttree as ht
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SECURE_BOOT = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+
+
+def _filters():
+    spec = importlib.util.spec_from_file_location("xpu_ops_filters", REPO / "plugins/filter/xpu_ops.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def facts(root, *extra):
+    r = subprocess.run([sys.executable, "-m", "checks", "--facts", "--root", str(root), *extra],
+                       cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.mark.parametrize("preset", sorted(ht.PRESETS))
+def test_roles_see_the_trees_gpus_wsl2_and_render_group(tmp_path, preset):
+    tree = ht.PRESETS[preset](tmp_path / preset)
+    f = facts(tree.root)
+    gpus = _filters().intel_gpu_families(f["pci"].get("gpus", []))
+    assert [g["slot"] for g in gpus] == tree.expect.get("gpus", [])
+    if gpus:
+        assert {g["family"] for g in gpus} == {tree.expect["family"]}
+        assert all(g["name"] and g["device"].startswith("0x") for g in gpus)
+    assert f["platform"]["wsl2"] is bool(tree.expect.get("wsl"))
+    assert f["platform"]["container"] is None
+    nodes = sorted(p.name for p in tree.path("/dev/dri").glob("renderD*"))
+    assert [os.path.basename(n["path"]) for n in f["render_nodes"]] == nodes
+    groups = {int(line.split(":")[2]): line.split(":")[0] for line in tree.path("/etc/group").read_text().splitlines()}
+    for n in f["render_nodes"]:                                # named by the tree's /etc/group, not this machine's
+        assert n["group"] == groups[os.stat(tree.path(n["path"])).st_gid] == "render"
+
+
+@pytest.mark.parametrize("marker, content, kind", [
+    ("/.dockerenv", "", "docker"),
+    ("/run/.containerenv", 'engine="podman-4.9.3"\n', "podman"),
+    ("/run/systemd/container", "systemd-nspawn\n", "systemd-nspawn"),
+])
+def test_container_markers(tmp_path, marker, content, kind):
+    tree = ht.arc_a_i915(tmp_path / "t")
+    tree.write(marker, content)
+    assert facts(tree.root)["platform"]["container"] == kind
+
+
+def test_dxg_alone_means_wsl2(tmp_path):
+    """An older WSL2 kernel ("4.19.128-microsoft-standard") still has dxgkrnl: /dev/dxg decides."""
+    tree = ht.HostTree(tmp_path / "t")
+    tree.wsl2(release="4.19.128-microsoft-standard")
+    p = facts(tree.root)["platform"]
+    assert p["dxg"] is True and p["wsl2"] is True
+
+
+@pytest.mark.parametrize("efi, var, state", [
+    (True, b"\x06\x00\x00\x00\x01", "enabled"),
+    (True, b"\x06\x00\x00\x00\x00", "disabled"),
+    (True, None, "unknown"),
+    (False, None, "disabled"),
+])
+def test_secure_boot(tmp_path, efi, var, state):
+    tree = ht.arc_a_i915(tmp_path / "t")
+    if efi:
+        tree.mkdir("/sys/firmware/efi/efivars")
+    if var is not None:
+        tree.write(SECURE_BOOT, var)
+    boot = facts(tree.root)["boot"]
+    assert boot["efi"] is efi and boot["secure_boot"] == state
+
+
+def test_kernel_headers(tmp_path):
+    tree = ht.arc_a_i915(tmp_path / "t")
+    kernel = facts(tree.root)["platform"]["kernel"]
+    assert facts(tree.root)["boot"]["kernel_headers"] is False
+    tree.mkdir(f"/lib/modules/{kernel}/build")
+    assert facts(tree.root)["boot"]["kernel_headers"] is True
+
+
+def test_facts_bad_root_is_one_line_exit_2(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "checks", "--facts", "--root", str(tmp_path / "nope")],
+                       cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+PLAY = """
+- name: Read host facts as the roles do
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Read the tree's facts
+      xpu_ops_host_facts:
+        root: "{{ item }}"
+      register: host
+      loop: "{{ roots }}"
+    - name: Keep what the roles decide on
+      ansible.builtin.copy:
+        content: >-
+          {{ {"families": host.results | map(attribute='pci') | map(attribute='gpus', default=[])
+          | map('intel_gpu_families') | map('map', attribute='family') | map('list') | list,
+          "wsl2": host.results | map(attribute='platform') | map(attribute='wsl2') | list,
+          "changed": host.changed} | to_json }}
+        dest: "{{ out }}"
+        mode: "0644"
+      check_mode: false
+"""
+
+
+def test_action_plugin_in_check_mode_leaves_nothing_on_the_host(tmp_path):
+    roots = [ht.arc_b_xe(tmp_path / "arc").root, ht.wsl2(tmp_path / "wsl").root]
+    play, out, remote_tmp = tmp_path / "play.yml", tmp_path / "out.txt", tmp_path / "remote-tmp"
+    play.write_text(PLAY)
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_REMOTE_TMP": str(remote_tmp),
+           "ANSIBLE_NOCOLOR": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    r = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                        "--check", "-e", f"ansible_python_interpreter={sys.executable}",
+                        "-e", json.dumps({"roots": [str(x) for x in roots], "out": str(out)}), str(play)],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    seen = json.loads(out.read_text())
+    assert seen == {"families": [["arc-b"], []], "wsl2": [False, True], "changed": False}
+    assert not list(remote_tmp.glob("*")), "the zipapp was left on the host"
