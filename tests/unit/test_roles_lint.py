@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PLAYBOOKS = sorted((REPO / "playbooks").glob("*.yml"))
 ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if p.is_dir())

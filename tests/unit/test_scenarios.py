@@ -1,13 +1,13 @@
-"""verify against host trees laid out as the kernel lays them out (tests/hosttree.py presets),
+"""verify against host trees laid out as the kernel lays them out (tests/support/hosttree.py presets),
 run as a user runs it: `python -m checks --root TREE --json`, a real process."""
 import json
 import os
 import xml.etree.ElementTree as ET
 
-import hosttree as ht
+from tests.support import hosttree as ht
 import pytest
 
-from verify_run import assert_clean_error, check_of, run_json, run_verify
+from tests.support.verify_run import assert_clean_error, check_of, run_json, run_verify
 
 HW = ["platform", "pci.gpu", "kernel.driver", "dri.nodes", "dri.access", "firmware", "userspace"]
 
@@ -321,6 +321,7 @@ def test_json_matches_the_documented_schema(tmp_path, preset):
     jsonschema.validate(rep, REPORT_SCHEMA)
 
 
+@pytest.mark.no_gpu
 def test_this_machine_has_no_intel_gpu():
     """The real `/` of the CI machine (no GPU): verify says so, and exits 1."""
     r, rep = run_json("--skip", "torch.xpu")

@@ -1,4 +1,4 @@
-"""The host-tree builder reproduces what the kernel and Debian lay out (see tests/hosttree.py)."""
+"""The host-tree builder reproduces what the kernel and Debian lay out (see tests/support/hosttree.py)."""
 
 import json
 import lzma
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import hosttree as ht
+from tests.support import hosttree as ht
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RESOURCE_LINE = re.compile(r"^0x[0-9a-f]{16} 0x[0-9a-f]{16} 0x[0-9a-f]{16}$")
 SPEED = re.compile(r"^(Unknown|(2\.5|5\.0|8\.0|16\.0|32\.0|64\.0) GT/s PCIe)$")
 

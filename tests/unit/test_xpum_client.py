@@ -13,7 +13,7 @@ import pytest
 
 from checks import restconf, xpum
 from checks.xpum import XpumClient, XpumError, candidate_urls, gather, load_credentials
-from tests.xpum_standins import (
+from tests.support.xpum_standins import (
     DEFAULT_PASSWORD,
     SilentListener,
     Xpum1Rest,
@@ -26,8 +26,8 @@ from tests.xpum_standins import (
     upstream_hash,
 )
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-SAMPLE = pathlib.Path("/work/shared/reference/samples/xpumanager-1.x/rest_v1_devices_0_stats.json")
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "fixtures/upstream/xpumanager-1.x/rest_v1_devices_0_stats.json"
 ENV = {"XPU_MANAGER_PASSWORD": DEFAULT_PASSWORD}
 MIB = 1024 * 1024
 

@@ -1,10 +1,10 @@
 """xpum.api and xpum.health through `python -m checks`, against the XPU Manager stand-ins over real
-HTTP(S) on 127.0.0.1 (tests/xpum_standins.py), on a host tree with the same GPU."""
-import hosttree as ht
+HTTP(S) on 127.0.0.1 (tests/support/xpum_standins.py), on a host tree with the same GPU."""
+from tests.support import hosttree as ht
 import pytest
-import xpum_standins as xs
+from tests.support import xpum_standins as xs
 
-from verify_run import assert_clean_error, check_of, run_json, run_verify
+from tests.support.verify_run import assert_clean_error, check_of, run_json, run_verify
 
 ONLY = "xpum.api,xpum.health"
 PASSWORD = xs.DEFAULT_PASSWORD

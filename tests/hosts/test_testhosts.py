@@ -3,10 +3,7 @@ import time
 
 import pytest
 
-try:
-    from tests import testhosts as th
-except ImportError:
-    import testhosts as th
+from tests.support import testhosts as th
 
 pytestmark = pytest.mark.hosts
 

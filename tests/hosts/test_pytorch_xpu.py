@@ -23,7 +23,7 @@ import pytest
 
 pytestmark = pytest.mark.hosts
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 VENV = "/opt/pytorch-xpu"
 TORCH = "2.13.0"
 FAKE_INIT = '''"""Fake torch for xpu-ops tests: no XPU support, no device."""

@@ -33,7 +33,7 @@ import pytest
 
 pytestmark = pytest.mark.hosts
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEB_CACHE = REPO / ".cache" / "offline-debs"
 # What intel_gpu_driver installs on a Debian 12 container host with the defaults (vars/Debian-12.yml).
 PACKAGES = ("intel-opencl-icd", "libze1", "libigdgmm12", "clinfo", "intel-gpu-tools", "vainfo",

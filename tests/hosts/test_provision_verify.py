@@ -23,16 +23,12 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from tests import testhosts as th
-    from tests.test_provision import build_standin_deb
-except ImportError:  # tests/ on sys.path
-    import testhosts as th
-    from test_provision import build_standin_deb
+from tests.support import testhosts as th
+from tests.support.standin_deb import build_standin_deb
 
 pytestmark = pytest.mark.hosts
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SECRET = "Verify-0nly-Kn0wn-Passw0rd-7"
 
 
@@ -53,6 +49,7 @@ def tmp(tmp_path_factory):
     return tmp_path_factory.mktemp("provision-verify")
 
 
+@pytest.mark.no_gpu
 def test_provision_runs_verify_with_rest_and_leaks_no_secret(systemd_host, tmp, record_property):
     h = systemd_host(wait="system")
     deb = build_standin_deb(tmp)

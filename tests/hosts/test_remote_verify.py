@@ -11,14 +11,11 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from tests import testhosts as th
-except ImportError:
-    import testhosts as th
+from tests.support import testhosts as th
 
 pytestmark = pytest.mark.hosts
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ERROR = "xpu-ops verify: error: "
 
 
@@ -56,6 +53,7 @@ def host(systemd_host):
     return h
 
 
+@pytest.mark.no_gpu
 def test_text_report_fails_on_no_gpu(host):
     r = invoke_verify(*host_args(host))
     assert r.returncode == 1, r.stdout + r.stderr
@@ -69,6 +67,7 @@ def test_text_report_fails_on_no_gpu(host):
     assert host.exec("ls /tmp/xpu-ops-verify.* 2>/dev/null").stdout.strip() == ""
 
 
+@pytest.mark.no_gpu
 def test_json_report_is_the_local_shape(host):
     r = invoke_verify(*host_args(host), "--json", label="remote verify --json")
     assert r.returncode == 1, r.stderr

@@ -10,7 +10,7 @@ import pytest
 
 from checks import remote
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("spec, want", [

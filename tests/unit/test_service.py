@@ -19,13 +19,21 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from tests.test_monitor import FAKE_PROBE, SAMPLE, monitor_for, three_gpus
-from tests.xpum_standins import DEFAULT_PASSWORD, Xpum1Rest, Xpum2Exporter, arc_a770, closed_port, closed_url, max_1550
+from tests.support.monitor_helpers import FAKE_PROBE, SAMPLE, monitor_for, three_gpus
+from tests.support.xpum_standins import (
+    DEFAULT_PASSWORD,
+    Xpum1Rest,
+    Xpum2Exporter,
+    arc_a770,
+    closed_port,
+    closed_url,
+    max_1550,
+)
 from xpu_ops import cli
 from xpu_ops.monitor import Settings, XPUMonitorService
 from xpu_ops.service import create_app
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "xpu-ops-api.service"
 STATUS = "/api/v1/analytics/gpu/status"
 METRICS = "/api/v1/analytics/gpu/metrics"

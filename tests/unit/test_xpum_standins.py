@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.xpum_standins import (
+from tests.support.xpum_standins import (
     DEFAULT_PASSWORD,
     DEFAULT_USER,
     SilentListener,
@@ -24,7 +24,7 @@ from tests.xpum_standins import (
 )
 
 AUTH = (DEFAULT_USER, DEFAULT_PASSWORD)
-SAMPLE = pathlib.Path("/work/shared/reference/samples/xpumanager-1.x/rest_v1_devices_0_stats.json")
+SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "fixtures/upstream/xpumanager-1.x/rest_v1_devices_0_stats.json"
 
 
 def client(srv, **kw):

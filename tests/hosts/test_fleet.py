@@ -11,18 +11,13 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from tests import testhosts as th
-    from tests.test_fleet_unit import parse_prometheus, validate_json, validate_junit
-    from tests.xpum_standins import SilentListener
-except ImportError:
-    import testhosts as th
-    from test_fleet_unit import parse_prometheus, validate_json, validate_junit
-    from xpum_standins import SilentListener
+from tests.support import testhosts as th
+from tests.support.fleet_formats import parse_prometheus, validate_json, validate_junit
+from tests.support.xpum_standins import SilentListener
 
 pytestmark = pytest.mark.hosts
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 N = 12
 
 
@@ -76,6 +71,7 @@ def test_every_address_is_a_host_for_ansible(fleet):
     assert len(rows) == N and all(fleet["many"].name in x for x in rows)
 
 
+@pytest.mark.no_gpu
 def test_fleet_report_rows_and_outputs(fleet):
     junit, prom = fleet["tmp"] / "fleet.xml", fleet["tmp"] / "xpu_ops.prom"
     t0 = time.monotonic()
@@ -114,6 +110,7 @@ def test_fleet_report_rows_and_outputs(fleet):
     assert abs(m[("xpu_ops_last_run_timestamp_seconds", ())] - time.time()) < 120
 
 
+@pytest.mark.no_gpu
 def test_fleet_text_report(fleet):
     r = invoke_verify("--inventory", fleet["inv"], "--limit", "gpu:nopython:closed", "--only", "platform,pci.gpu",
                       "--no-host-key-check", "--forks", 4)

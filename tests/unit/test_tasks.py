@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from verify_run import ROOT
+from tests.support.verify_run import ROOT
 
 
 def invoke(*args):

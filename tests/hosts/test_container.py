@@ -3,8 +3,8 @@
 The engine is rootful podman with runc (shared/reference/test-hosts.md, D), served by
 ``podman system service`` on a socket in a temp folder (DOCKER_HOST=unix://...). The compose client
 is Debian's docker-compose (1.29, talks to that socket). The image is a stand-in for XPU Manager
-built here from the cached Debian rootfs (tests/testhosts.py) plus tests/xpum_standins.py and
-tests/container_standin/entrypoint.py: it speaks the 1.x REST (TLS, Basic auth, /healtz) and the
+built here from the cached Debian rootfs (tests/support/testhosts.py) plus tests/support/xpum_standins.py and
+tests/support/container_standin/entrypoint.py: it speaks the 1.x REST (TLS, Basic auth, /healtz) and the
 2.x exporter, so healthcheck, TLS, auth and binding are exercised for real.
 
 Network: host networking only (the service binds 127.0.0.1 through XPUM_REST_HOST); no bridge
@@ -27,12 +27,9 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from tests import testhosts as th
-except ImportError:
-    import testhosts as th
+from tests.support import testhosts as th
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 STANDIN = "localhost/xpumanager-standin"
 NAME = "p2p_xpu_manager"
@@ -118,10 +115,10 @@ def _build_standin(rootfs, env, work):
         assert r.returncode == 0, r.stderr
     ctx = work / "standin-context"
     ctx.mkdir()
-    shutil.copy(REPO / "tests/xpum_standins.py", ctx)
-    shutil.copy(REPO / "tests/container_standin/entrypoint.py", ctx)
+    shutil.copy(REPO / "tests/support/xpum_standins.py", ctx)
+    shutil.copy(REPO / "tests/support/container_standin/entrypoint.py", ctx)
     tags = [f"{STANDIN}:{t}" for t in ("1.x", "1.x-b", "2.x")]
-    args = ["podman", "build", "-q", "--from", base, "-f", str(REPO / "tests/container_standin/Containerfile")]
+    args = ["podman", "build", "-q", "--from", base, "-f", str(REPO / "tests/support/container_standin/Containerfile")]
     for t in tags:
         args += ["-t", t]
     r = subprocess.run([*args, str(ctx)], env=env, capture_output=True, text=True, timeout=300)

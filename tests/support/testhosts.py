@@ -16,8 +16,8 @@ Traffic stays on 127.0.0.1. Every wait below is bounded in time.
 Use from pytest through the fixtures in ``tests/conftest.py`` (``rootfs``, ``ssh_key``,
 ``systemd_host``); the functions here work without pytest too::
 
-    python -m tests.testhosts build       # build (or find) the cached rootfs, print its path
-    python -m tests.testhosts clean       # remove containers left by test runs that died
+    python -m tests.support.testhosts build       # build (or find) the cached rootfs, print its path
+    python -m tests.support.testhosts clean       # remove containers left by test runs that died
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache" / "testhosts"
 
 SUITE = "bookworm"
@@ -564,7 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for n in remove_orphans(podman_env(Path(d))):
                 print(f"removed {n}")
     else:
-        print("usage: python -m tests.testhosts [build|clean]", file=sys.stderr)
+        print("usage: python -m tests.support.testhosts [build|clean]", file=sys.stderr)
         return 2
     return 0
 

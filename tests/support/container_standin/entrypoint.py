@@ -1,5 +1,5 @@
 """Entrypoint of the XPU Manager stand-in image (tests only): the stand-in servers of
-``tests/xpum_standins.py`` behind the real images' interface.
+``tests/support/xpum_standins.py`` behind the real images' interface.
 
 The image is built by ``tests/test_container.py`` from the cached Debian rootfs; it holds this
 file and ``xpum_standins.py`` in ``/opt/xpum-standin``. Nothing in the product refers to it.

@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from verify_run import assert_clean_error, check_of, run_json, run_verify
+from tests.support.verify_run import ROOT as REPO
+from tests.support.verify_run import assert_clean_error, check_of, run_json, run_verify
 
 
 def _script(path, body):
@@ -38,7 +39,7 @@ def test_cpu_build_without_gpu_says_use_cpu(tmp_path):
 
 def test_cpu_build_with_an_intel_gpu_fails(tmp_path):
     """With an Intel GPU on the bus, a CPU-only torch wastes it: fail, not warn."""
-    from hosttree import arc_a_i915
+    from tests.support.hosttree import arc_a_i915
     arc_a_i915(tmp_path)
     r, rep = run_json("--root", tmp_path, "--only", "torch.xpu")
     c = check_of(rep, "torch.xpu")
@@ -89,7 +90,7 @@ def test_ipex_for_another_torch_is_named_with_the_fix(tmp_path):
     (site / "intel_extension_for_pytorch").mkdir()
     (site / "intel_extension_for_pytorch" / "__init__.py").write_text("raise SystemExit('imported: must not be')\n")
     r, rep = run_json("--root", tmp_path, "--only", "torch.xpu", env={
-        "PYTHONPATH": os.pathsep.join([str(site), os.path.dirname(os.path.dirname(os.path.abspath(__file__)))])})
+        "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])})
     c = check_of(rep, "torch.xpu")
     assert c["status"] == "fail"
     assert "IPEX 2.8.0 needs torch 2.8.*, found torch 2.13" in c["detail"]
@@ -134,7 +135,7 @@ def test_probe_runs_concurrently_with_sysfs(tmp_path):
 def test_same_interpreter_without_torch_needs_no_child(tmp_path, no_torch_python):
     """verify run BY an interpreter without torch, probing itself: decided in-process, same verdict."""
     import subprocess
-    from verify_run import ROOT
+    from tests.support.verify_run import ROOT
     r = subprocess.run([no_torch_python, "-m", "checks", "--root", str(tmp_path), "--only", "torch.xpu", "--json",
                         "--python", no_torch_python], capture_output=True, text=True, cwd=ROOT,
                        env={"PATH": os.environ["PATH"], "PYTHONPATH": ROOT})
