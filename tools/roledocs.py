@@ -20,7 +20,7 @@ OUTPUT = "docs/roles.md"
 HEADER = """# Role reference
 
 Generated from each role's `meta/argument_specs.yml` and `meta/outputs.yml` by `python -m tools.roledocs`;
-do not edit by hand (`tests/test_role_docs.py` fails when this file is stale). Outputs are what a role
+do not edit by hand (`tests/unit/test_role_docs.py` fails when this file is stale). Outputs are what a role
 sets for later roles and playbooks; they are never inputs, and their names carry `_result_`.
 """
 

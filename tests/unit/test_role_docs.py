@@ -10,7 +10,7 @@ import yaml
 
 from tools import roledocs
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ROLES = roledocs.roles(REPO)
 ROLE_IDS = [d.name for d in ROLES]
 

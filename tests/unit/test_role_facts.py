@@ -7,10 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import hosttree as ht
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import hosttree as ht
+
+REPO = Path(__file__).resolve().parents[2]
 SECURE_BOOT = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
 
 
