@@ -75,7 +75,7 @@ def verify(c, root=None, json=False, junit=None, user=None, xpum_url=None, ca_fi
 def test(c, hosts=True):
     """Run the test suite: lint, fast unit tests first, then tests on real test hosts."""
     with c.cd(HERE):
-        c.run(f"{_q(PY)} -m ruff check checks xpu_ops bench tests tasks.py")
+        c.run(f"{_q(PY)} -m ruff check checks xpu_ops bench tests tasks.py tools plugins")
         c.run(f"{_q(PY)} -m pytest -q -m 'not hosts'")
         if hosts:
             r = c.run(f"{_q(PY)} -m pytest -q -m hosts", warn=True)
