@@ -23,9 +23,11 @@ def _zipapp():
     if REPO not in sys.path:
         sys.path.insert(0, REPO)
     try:
-        from checks import zipapp_build  # noqa: PLC0415  (the control host's checkout)
-
-        return str(zipapp_build.build())
+        try:
+            from xpu_ops import zipapp as builder  # noqa: PLC0415  (the control host's checkout)
+        except ImportError:
+            from checks import zipapp_build as builder  # noqa: PLC0415  (before the builder moved to xpu_ops)
+        return str(builder.build())
     except Exception as e:  # the build's own errors, one line
         raise AnsibleActionFail("xpu_ops_host_facts: cannot build the checks zipapp: %s" % e) from None
 
