@@ -59,7 +59,7 @@ class ActionModule(ActionBase):
         try:
             self._transfer_file(local, remote)
             self._fixup_perms2((tmpdir, remote))
-            argv = [self._python(task_vars), remote, "--facts", "--root", root]
+            argv = shlex.split(self._python(task_vars)) + [remote, "--facts", "--root", root]  # "/usr/bin/env python3"
             res = self._low_level_execute_command(" ".join(shlex.quote(a) for a in argv), sudoable=True)
         finally:
             self._remove_tmp_path(tmpdir)
