@@ -31,7 +31,7 @@ from tests.xpum_standins import (
     max_1550,
 )
 
-SAMPLE = pathlib.Path("/work/shared/reference/samples/xpumanager-1.x/rest_v1_devices_0_stats.json")
+SAMPLE = pathlib.Path(__file__).resolve().parent / "fixtures/upstream/xpumanager-1.x/rest_v1_devices_0_stats.json"
 MIB = 1024 * 1024
 CONTRACT_METRICS = {"gpu_utilization", "memory_used", "memory_total", "temperature", "power_usage"}
 FAKE_PROBE = {
@@ -332,7 +332,7 @@ def test_refused():
 
 def test_refused_everywhere_names_every_default_url(monkeypatch):
     urls = [closed_url("https"), closed_url("http")]
-    monkeypatch.setattr(xpum, "DEFAULT_URLS", urls)
+    monkeypatch.setattr(xpum.settings, "DEFAULT_URLS", urls)
     mon = XPUMonitorService(settings=Settings.from_env({}), torch_probe=lambda: FAKE_PROBE)
     reason = mon.get_manager_status()["reason"]
     assert reason.startswith(f"no XPU Manager answers at {urls[0]}, {urls[1]} (connection refused)")

@@ -27,7 +27,7 @@ from tests.xpum_standins import (
 )
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SAMPLE = pathlib.Path("/work/shared/reference/samples/xpumanager-1.x/rest_v1_devices_0_stats.json")
+SAMPLE = pathlib.Path(__file__).resolve().parent / "fixtures/upstream/xpumanager-1.x/rest_v1_devices_0_stats.json"
 ENV = {"XPU_MANAGER_PASSWORD": DEFAULT_PASSWORD}
 MIB = 1024 * 1024
 
@@ -447,12 +447,12 @@ def test_1x_exporter_only_with_auth():
 def test_default_candidates_tried_in_order(monkeypatch):
     """Not explicit: every candidate is tried; the first that answers wins."""
     with Xpum1Rest(tls=True) as tls_srv, Xpum2Exporter(gpus=[arc_a770()]) as v2:
-        monkeypatch.setattr(xpum, "DEFAULT_URLS", [closed_url(), tls_srv.url, v2.url])
+        monkeypatch.setattr(xpum.settings, "DEFAULT_URLS", [closed_url(), tls_srv.url, v2.url])
         r = gather(env={})
         assert [t["outcome"] for t in r["tried"]] == ["refused", "tls", "ok"]
         assert (r["url"], r["line"], r["explicit"], r["error"]) == (v2.url, "2.x", False, None)
         # nothing answers: the telling error (TLS) wins over "refused"
-        monkeypatch.setattr(xpum, "DEFAULT_URLS", [closed_url(), tls_srv.url, closed_url("http")])
+        monkeypatch.setattr(xpum.settings, "DEFAULT_URLS", [closed_url(), tls_srv.url, closed_url("http")])
         r = gather(env={})
         assert [t["outcome"] for t in r["tried"]] == ["refused", "tls", "refused"]
         assert r["error"]["kind"] == "tls" and r["url"] is None

@@ -24,7 +24,7 @@ from tests.xpum_standins import (
 )
 
 AUTH = (DEFAULT_USER, DEFAULT_PASSWORD)
-SAMPLE = pathlib.Path("/work/shared/reference/samples/xpumanager-1.x/rest_v1_devices_0_stats.json")
+SAMPLE = pathlib.Path(__file__).resolve().parent / "fixtures/upstream/xpumanager-1.x/rest_v1_devices_0_stats.json"
 
 
 def client(srv, **kw):
