@@ -11,6 +11,7 @@ docstrings, which name their upstream sources. One concern per module:
 ``exposition``  a parser of the Prometheus text format
 ``prometheus``  the 1.x and 2.x exporter dialects (GPUs by BDF, hw_status, series -> metrics)
 ``metrics``     THE metric table (key, unit, sources, factors, tile reduction) and what derives from it
+``metric_table``  `python -m checks.xpum.metric_table --markdown`: the units table for the docs
 ``client``      XpumClient (detect, list, health, metrics, state, overview) and connect()
 ``facts``       gather(): the checks' one-shot facts
 

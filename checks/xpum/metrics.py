@@ -13,12 +13,11 @@ utilizations % (core/include/xpum_structs.h). 1.x exporter (rest/prometheus_expo
 prometheus_exporter_types.py): ratios are % x 0.01, energy J. 2.x (xpumd/receiver/intelxpu/sysman/
 documentation.md): W, J, Hz, C, bytes, ratio 0..1. Ours: W, J, MHz, C, MiB, %.
 
-``python -m checks.xpum.metrics --markdown`` prints the units table.
+``python -m checks.xpum.metric_table --markdown`` prints the units table (``markdown()``).
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Callable, NamedTuple, Optional
 
 MIB = 1024 * 1024
@@ -223,15 +222,3 @@ def markdown() -> str:
                     f"| {_series(m.exporter_2x)} | {tiles} |")
     return "\n".join(rows) + "\n"
 
-
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv != ["--markdown"]:
-        print("usage: python -m checks.xpum.metrics --markdown", file=sys.stderr)
-        return 2
-    sys.stdout.write(markdown())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
