@@ -6,16 +6,10 @@ exporter); PyTorch through the child-process probe of the ``torch.xpu`` check (`
 
 Units everywhere: utilisation %, memory MiB, temperature Celsius, power W (energy J, frequency MHz).
 
-Configuration (environment, read once when the instance is made; see README "GPU status and metrics API"):
+Configuration (read once when the instance is made; see README "GPU status and metrics API"): the
+XPU_MANAGER_* variables through checks.xpum's ConnectionSettings (the same for verify), and:
 
 ==============================  =============================================================
-``XPU_MANAGER_URL``             XPU Manager URL; unset: upstream defaults, first that answers
-``XPU_MANAGER_USER``            1.x Basic-auth user (default ``xpumadmin`` when a password is set)
-``XPU_MANAGER_PASSWORD``        1.x Basic-auth password (never shown anywhere)
-``XPU_MANAGER_CREDENTIALS_FILE``  file with ``user:password`` or the two lines above (wins over them)
-``XPU_MANAGER_CA_FILE``         CA certificate that signed the 1.x TLS certificate
-``XPU_MANAGER_INSECURE``        ``1``: do not verify the TLS certificate
-``XPU_MANAGER_TIMEOUT``         seconds per XPU Manager request (default 3)
 ``XPU_OPS_CACHE_SECONDS``       how long answers from XPU Manager are reused (default 2; 0 = not)
 ``XPU_OPS_PYTHON``              interpreter whose PyTorch is probed (default: this one)
 ``XPU_OPS_TORCH_TIMEOUT``       seconds for the PyTorch probe (default 60)
