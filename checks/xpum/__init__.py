@@ -19,29 +19,35 @@ Cheap to import: ``ssl`` and ``http.client`` load only when a request is made, a
 connect first tells whether anything listens at all (refused -> neither is imported).
 """
 
-from checks.xpum.client import XpumClient, connect
-from checks.xpum.errors import KINDS, NOT_RETRIED, Secret, XpumError, redact_url
-from checks.xpum.facts import gather
-from checks.xpum.metrics import METRIC_KEYS, METRICS, TILE_KEYS, UNITS
-from checks.xpum.settings import (
-    DEFAULT_URLS,
-    DEFAULT_USER,
-    NATIVE_CERT,
-    ConnectionSettings,
-    candidate_urls,
-    credentials,
-    load_credentials,
-    read_credentials_file,
-    validate_url,
-)
-from checks.xpum.transport import PRECHECK_TIMEOUT
-from checks.xpum.values import norm_bdf, norm_pci_id
+import importlib
 
-MIB = 1024 * 1024
+# Public names -> the module that holds them. Imported on first use (PEP 562), so ``import checks.xpum``
+# costs next to nothing and ``python -m checks`` loads only what the XPU Manager checks it runs need.
+_WHERE = {
+    "XpumClient": "client", "connect": "client",
+    "KINDS": "errors", "NOT_RETRIED": "errors", "Secret": "errors", "XpumError": "errors", "redact_url": "errors",
+    "gather": "facts",
+    "METRICS": "metrics", "METRIC_KEYS": "metrics", "MIB": "metrics", "TILE_KEYS": "metrics", "UNITS": "metrics",
+    "DEFAULT_URLS": "settings", "DEFAULT_USER": "settings", "NATIVE_CERT": "settings", "ConnectionSettings": "settings",
+    "candidate_urls": "settings", "credentials": "settings", "load_credentials": "settings",
+    "read_credentials_file": "settings", "validate_url": "settings",
+    "PRECHECK_TIMEOUT": "transport",
+    "norm_bdf": "values", "norm_pci_id": "values",
+}
+_MODULES = ("client", "errors", "exposition", "facts", "metric_table", "metrics", "prometheus", "rest1x", "settings",
+            "transport", "values")
+__all__ = sorted(_WHERE)
 
-__all__ = [
-    "DEFAULT_URLS", "DEFAULT_USER", "KINDS", "METRICS", "METRIC_KEYS", "MIB", "NATIVE_CERT", "NOT_RETRIED",
-    "PRECHECK_TIMEOUT", "TILE_KEYS", "UNITS", "ConnectionSettings", "Secret", "XpumClient", "XpumError",
-    "candidate_urls", "connect", "credentials", "gather", "load_credentials", "norm_bdf", "norm_pci_id",
-    "read_credentials_file", "redact_url", "validate_url",
-]
+
+def __getattr__(name):
+    if name in _MODULES:
+        return importlib.import_module(f"checks.xpum.{name}")
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"checks.xpum.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'checks.xpum' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE) | set(_MODULES))

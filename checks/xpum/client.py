@@ -12,7 +12,6 @@ The password is kept in one ``Secret`` and never appears in messages, reprs or r
 
 from __future__ import annotations
 
-import base64
 from urllib.parse import urlsplit
 
 from checks.xpum import prometheus as P
@@ -89,6 +88,8 @@ class XpumClient(Rest1x):
         headers = {}
         creds = auth and bool(self._password)
         if creds:
+            import base64
+
             token = f"{self.user}:{self._password.reveal()}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
         hint = " (a 1.x server also delays answers after failed logins)" if auth and self.line == "1.x" else ""

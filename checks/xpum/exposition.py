@@ -12,7 +12,7 @@ Format: https://prometheus.io/docs/instrumenting/exposition_formats/ (text-based
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from collections import namedtuple
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r'[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*"((?:[^"\\\n]|\\.)*)"[ \t]*(,?)[ \t]*')
@@ -26,11 +26,8 @@ _UNESCAPE = {"\\": "\\", '"': '"', "n": "\n"}
 TYPES = ("counter", "gauge", "histogram", "summary", "untyped", "unknown", "info", "stateset", "gaugehistogram")
 
 
-class Sample(NamedTuple):
-    name: str
-    labels: dict
-    value: float
-    timestamp: float | None = None  # seconds (the text carries milliseconds)
+# timestamp: seconds (the text carries milliseconds), None when the line has none
+Sample = namedtuple("Sample", "name labels value timestamp", defaults=(None,))
 
 
 class Exposition(dict):

@@ -18,7 +18,7 @@ documentation.md): W, J, Hz, C, bytes, ratio 0..1. Ours: W, J, MHz, C, MiB, %.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional
+from collections import namedtuple
 
 MIB = 1024 * 1024
 MEM_LOCATIONS = ("memory", "mem", "vram", "hbm")  # 2.x hw_sensor_location values of memory sensors
@@ -28,14 +28,11 @@ def mean(values):
     return sum(values) / len(values)
 
 
-class Where(NamedTuple):
+class Where(namedtuple("Where", "label op values missing", defaults=(None,))):
     """A label filter: the label's value (``missing`` when absent) is (``op`` "in") or is not ("not in")
     one of ``values``."""
 
-    label: str
-    op: str
-    values: tuple
-    missing: Optional[str] = None
+    __slots__ = ()
 
     def accepts(self, labels: dict) -> bool:
         value = labels.get(self.label, self.missing)
@@ -58,35 +55,22 @@ def where_not(label, *values, missing=None):
     return Where(label, "not in", values, missing)
 
 
-class Series(NamedTuple):
+class Series(namedtuple("Series", "name factor filters", defaults=(1.0, ()))):
     """A Prometheus series: sample name, factor to our unit, label filters (all must accept)."""
 
-    name: str
-    factor: float = 1.0
-    filters: tuple = ()
+    __slots__ = ()
 
     def accepts(self, labels: dict) -> bool:
         return all(f.accepts(labels) for f in self.filters)
 
 
-class Rest1x(NamedTuple):
-    """A 1.x REST value: ``stats`` (an ``XPUM_STATS_*`` entry of /stats) or ``device`` (a /devices/<id> field)."""
-
-    source: str
-    field: str
-    factor: float
-    upstream_unit: str
-
-
-class Metric(NamedTuple):
-    key: str
-    unit: str
-    description: str
-    rest_1x: Optional[Rest1x]
-    exporter_1x: tuple
-    exporter_2x: tuple
-    tiles: Optional[Callable]  # device value from the tiles' when the device level lacks it; None: no tiles
-    reduce: Callable = max  # several series of one scope in a scrape -> one value
+# A 1.x REST value: ``stats`` (an ``XPUM_STATS_*`` entry of /stats) or ``device`` (a /devices/<id> field).
+Rest1x = namedtuple("Rest1x", "source field factor upstream_unit")
+# key, our unit, the API description, Rest1x or None, the 1.x and 2.x exporters' Series, ``tiles``: how the
+# device value follows from the tiles' when the device level lacks it (None: no per-tile value), ``reduce``:
+# several series of one scope in a scrape -> one value.
+Metric = namedtuple("Metric", "key unit description rest_1x exporter_1x exporter_2x tiles reduce",
+                    defaults=(max,))
 
 
 METRICS = (
@@ -204,7 +188,7 @@ def _series(series: tuple) -> str:
     return ", ".join(parts).replace("|", "\\|") or "-"  # a | inside a markdown table cell is escaped
 
 
-def _rest(r: Optional[Rest1x]) -> str:
+def _rest(r) -> str:
     if r is None:
         return "-"
     where_ = "`/stats`" if r.source == "stats" else "`/devices/<id>`"

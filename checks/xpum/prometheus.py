@@ -8,9 +8,8 @@ here: which families list the GPUs, how their labels describe a GPU, which label
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections import namedtuple
 
-from checks.xpum import exposition
 from checks.xpum.metrics import METRICS, combine
 from checks.xpum.values import RANK, STATUS_2X, norm_bdf, norm_pci_id, overall
 
@@ -44,11 +43,10 @@ def _gpu_1x_exporter(lab: dict, bdf: str) -> dict:
     }
 
 
-class Dialect(NamedTuple):
-    info: tuple  # sample names whose series list the GPUs (label pci_bdf)
-    gpu: Callable  # (labels, bdf) -> the GPU as list_gpus() gives it
-    tile_label: str  # the label naming a tile; absent on device-level series
-    series: tuple  # (Series, metric key), from the metric table
+# info: sample names whose series list the GPUs (label pci_bdf); gpu: (labels, bdf) -> the GPU as list_gpus()
+# gives it; tile_label: the label naming a tile (absent on device-level series); series: (Series, metric key),
+# from the metric table
+Dialect = namedtuple("Dialect", "info gpu tile_label series")
 
 
 DIALECT_2X = Dialect(
@@ -73,8 +71,11 @@ DIALECT_1X = Dialect(
 REDUCE = {m.key: m.reduce for m in METRICS}
 
 
-def parse(text: str) -> exposition.Exposition:
-    """The exposition; ValueError when the text is not Prometheus text."""
+def parse(text: str):
+    """The exposition (checks.xpum.exposition, imported when a scrape is first read); ValueError when the
+    text is not Prometheus text."""
+    from checks.xpum import exposition
+
     return exposition.parse(text)
 
 
@@ -90,7 +91,7 @@ def version_2x(fams):
     return None
 
 
-def gpus(fams, dialect: Dialect) -> list:
+def gpus(fams, dialect) -> list:
     """[GPU], numbered by BDF order."""
     seen: dict = {}
     for name in dialect.info:
@@ -115,7 +116,7 @@ def health_2x(fams, bdf: str) -> tuple:
     return overall(STATUS_2X.get(c["status"], "unknown") for c in components.values()), components
 
 
-def metrics(fams, dialect: Dialect, bdf: str, device_id: int) -> dict:
+def metrics(fams, dialect, bdf: str, device_id: int) -> dict:
     """The metrics of the GPU at ``bdf`` in our units (device level, derived from tiles where missing)."""
     scopes: dict = {}  # None (device level) or tile id label -> {key: [values]}
     for series, key in dialect.series:
