@@ -49,9 +49,8 @@ def main(argv=None):
         print("xpu-ops verify: error: %s (see --help)" % e, file=sys.stderr)
         return EXIT_USAGE
     if a.list:
-        engine.all_ids()
-        for cid, (_, title, _layer) in engine.REGISTRY.items():
-            print("%-14s %s" % (cid, title))
+        for c in engine.REGISTRY.values():
+            print("%-14s %s" % (c.id, c.title))
         return EXIT_OK
     opts = engine.Options(root=a.root, user=a.user, xpum_url=a.xpum_url, ca_file=a.ca_file, insecure=a.insecure,
                           credentials_file=a.credentials_file, python=a.python, only=a.only, skip=a.skip,
