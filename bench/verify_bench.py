@@ -64,7 +64,8 @@ def main():
     print("A  manual shell sequence        median %7.3f s" % med["shell"])
     print("A  verify (all but torch.xpu)   median %7.3f s   ratio %.2fx  (target <= 1.50x)"
           % (med["verify"], med["verify"] / med["shell"]))
-    print("   floor: python -c pass        median %7.3f s   ratio %.2fx" % (med["python"], med["python"] / med["shell"]))
+    print("   floor: python -c pass        median %7.3f s   ratio %.2fx"
+          % (med["python"], med["python"] / med["shell"]))
     print("   floor: python -m (empty)     median %7.3f s   ratio %.2fx"
           % (med["python_m"], med["python_m"] / med["shell"]))
     if not a.no_torch:

@@ -3,9 +3,9 @@ it declares, and the engine gathers exactly the facts the selected checks declar
 import os
 import sys
 
-import hosttree as ht
+from tests.support import hosttree as ht
 import pytest
-import xpum_standins as xs
+from tests.support import xpum_standins as xs
 
 from checks import engine
 from checks.rules import CONTEXT, LAYERS, MODULES, REGISTRY
