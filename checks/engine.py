@@ -15,8 +15,8 @@ def all_ids():
 class Options:
     """What the person asked for (the CLI flags), with the defaults of `python -m checks`."""
 
-    def __init__(self, root="/", user=None, xpum_url=None, ca_file=None, insecure=False, credentials_file=None,
-                 python=None, only=None, skip=None, timeout=3.0, torch_timeout=60.0, env=None,
+    def __init__(self, root="/", user=None, xpum_url=None, ca_file=None, insecure=None, credentials_file=None,
+                 python=None, only=None, skip=None, timeout=None, torch_timeout=60.0, env=None,
                  host_name=None):
         self.root, self.user, self.xpum_url, self.ca_file = root, user, xpum_url, ca_file
         self.insecure, self.credentials_file = insecure, credentials_file
@@ -25,6 +25,7 @@ class Options:
         self.timeout, self.torch_timeout = timeout, torch_timeout
         self.env = dict(os.environ) if env is None else env
         self.host_name = host_name
+        self.xpum = None  # checks.xpum.ConnectionSettings: the XPU Manager flags, else XPU_MANAGER_* (validate())
 
 
 class UsageError(Exception):
@@ -51,8 +52,14 @@ def validate(opts):
         raise UsageError("--root %s: not readable" % opts.root)
     if opts.ca_file and not os.path.isfile(opts.ca_file):
         raise UsageError("--ca-file %s: no such file" % opts.ca_file)
-    if opts.timeout <= 0 or opts.torch_timeout <= 0:
-        raise UsageError("--timeout must be > 0")
+    if opts.torch_timeout <= 0:
+        raise UsageError("--torch-timeout must be > 0")
+    if opts.timeout is not None:
+        from checks import xpum
+        try:
+            opts.timeout = xpum.settings.parse_seconds(opts.timeout, "--timeout %s" % opts.timeout)
+        except xpum.XpumError as e:
+            raise UsageError(str(e)) from None
     ids = selected(opts)
     need = needed_facts(ids)
     if "torch" in need:
@@ -63,13 +70,18 @@ def validate(opts):
         if not (os.path.isfile(py) and os.access(py, os.X_OK)):
             raise UsageError("--python %s: no such executable" % opts.python)
     if "xpum" in need:
-        from checks import xpum
-        try:
-            xpum.candidate_urls(opts.xpum_url, env=opts.env)
-            xpum.load_credentials(env=opts.env, path=opts.credentials_file)
-        except xpum.XpumError as e:
-            raise UsageError(str(e)) from None
+        opts.xpum = _xpum_settings(opts)
     return ids
+
+
+def _xpum_settings(opts):
+    """The one XPU Manager connection: each flag, else its XPU_MANAGER_* variable (UsageError naming it)."""
+    from checks import xpum
+    try:
+        return xpum.ConnectionSettings.resolve(opts.env, url=opts.xpum_url, credentials_file=opts.credentials_file,
+                                               ca_file=opts.ca_file, insecure=opts.insecure, timeout=opts.timeout)
+    except xpum.XpumError as e:
+        raise UsageError(str(e)) from None
 
 
 # ---------------------------------------------------------------- facts, by name
@@ -96,8 +108,12 @@ def _user(opts, root, facts):
 
 def _start_xpum(opts, root, facts):
     from checks import xpum
-    return F.Background(xpum.gather, url=opts.xpum_url, env=opts.env, credentials_file=opts.credentials_file,
-                        ca_file=opts.ca_file, insecure=opts.insecure, timeout=opts.timeout)
+    return F.Background(xpum.gather, settings=opts.xpum or _xpum_settings(opts))
+
+
+def _services(opts, root, facts):
+    wait = min(opts.xpum.timeout if opts.xpum else opts.timeout or 3.0, 2.0)
+    return F.service_facts(root, timeout=wait, env=opts.env)
 
 
 class _Torch:
@@ -128,8 +144,7 @@ FACTS = {
     "firmware": (lambda opts, root, facts: F.firmware_facts(root, {g["family"] for g in _gpus(facts)
                                                                     if g.get("family")}), ("pci",), False),
     "userspace": (lambda opts, root, facts: F.userspace_facts(root), (), False),
-    "services": (lambda opts, root, facts: F.service_facts(root, timeout=min(opts.timeout, 2.0), env=opts.env),
-                 (), False),
+    "services": (_services, (), False),
 }
 REPORT_NEEDS = ("platform", "pci", "drm", "user")  # the report's environment and gpus sections
 

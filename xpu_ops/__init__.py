@@ -1,7 +1,7 @@
 """xpu-ops GPU status and metrics: ``XPUMonitorService``, ``invoke status/metrics`` and the HTTP service.
 
 ``from xpu_ops import get_xpu_monitor_service`` is cheap: FastAPI/uvicorn load only in ``xpu_ops.service``
-and ``xpu_ops.cli serve``; httpx only when XPU Manager is first asked.
+and ``xpu_ops.cli serve``; ``ssl`` and ``http.client`` only when XPU Manager is first asked (``checks.xpum``).
 """
 
 from xpu_ops.monitor import (  # noqa: F401

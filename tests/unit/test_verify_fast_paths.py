@@ -16,7 +16,7 @@ from checks.root import HostRoot
     ["--root", "/tmp", "--user", "alice", "--only", " platform , pci.gpu ,", "--timeout", "0.5"],
     ["--xpum-url=https://127.0.0.1:30000", "--ca-file", "ca.pem", "--insecure", "--credentials-file", "c"],
     ["--python", "python3", "--torch-timeout", "1e1", "--host-name", "gpu07", "--junit", "out.xml", "--list"],
-    ["--root", "", "--skip", "", "--timeout", " 2 ", "--timeout", "inf", "--json", "--json"],
+    ["--root", "", "--skip", "", "--timeout", " 2 ", "--torch-timeout", "inf", "--torch-timeout", " 9 ", "--json"],
 ])
 def test_fast_parse_reads_plain_options_as_argparse_does(argv):
     fast = cli.fast_parse(argv)
@@ -26,16 +26,16 @@ def test_fast_parse_reads_plain_options_as_argparse_does(argv):
 
 @pytest.mark.parametrize("argv", [
     ["--help"], ["-h"], ["--sk", "torch.xpu"], ["--skip"], ["--skip", "--json"], ["--timeout", "-1"],
-    ["--timeout", "soon"], ["--json=yes"], ["platform"], ["--", "--json"], ["--root", "-x"], ["--nope"],
+    ["--torch-timeout", "soon"], ["--json=yes"], ["platform"], ["--", "--json"], ["--root", "-x"], ["--nope"],
 ])
 def test_anything_else_is_left_to_argparse(argv):
     assert cli.fast_parse(argv) is None
 
 
 def test_usage_errors_still_come_from_argparse(capsys):
-    assert cli.main(["--timeout", "soon"]) == cli.EXIT_USAGE
+    assert cli.main(["--torch-timeout", "soon"]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
-    assert err.startswith("xpu-ops verify: error: argument --timeout: invalid float value: 'soon'")
+    assert err.startswith("xpu-ops verify: error: argument --torch-timeout: invalid float value: 'soon'")
     assert len(err.splitlines()) == 1
 
 
