@@ -1,6 +1,8 @@
 """The fast paths of a local verify decide exactly as the plain ways they stand in for: the option fast path as
 argparse, the dpkg status scan as a stanza-by-stanza parse, HostRoot.read as a plain bounded read."""
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -95,3 +97,21 @@ def test_read_is_a_bounded_read_of_files_and_of_proc(tmp_path):
     with open("/proc/self/status", "rb") as f:  # st_size 0: read to the limit, not to the size
         assert HostRoot("/").read_bytes("/proc/self/status").split(b"\n")[0] == f.read().split(b"\n")[0]
     assert os.stat("/proc/self/status").st_size == 0
+
+
+HEAVY = ("argparse", "gettext", "json", "threading", "encodings.idna", "ssl", "http.client", "shutil")
+
+
+@pytest.mark.parametrize("extra,loaded", [([], []), (["--json"], ["json"]), (["--help"], ["argparse", "gettext", "shutil"])])
+def test_a_plain_local_verify_imports_only_what_it_uses(tmp_path, extra, loaded):
+    """Text report, nothing listening at the XPU Manager URL: no argparse, json, threading, idna, ssl..."""
+    from tests.support.verify_run import ROOT
+    from tests.support.xpum_standins import closed_url
+    code = ("import sys\nfrom checks.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print('MODULES', sorted(m for m in %r if m in sys.modules), file=sys.stderr)" % (HEAVY,))
+    r = subprocess.run([sys.executable, "-c", code, "--root", str(tmp_path), "--skip", "torch.xpu",
+                        "--xpum-url", closed_url(), *extra], capture_output=True, text=True, cwd=ROOT,
+                       env={"PATH": os.environ["PATH"], "PYTHONPATH": ROOT}, timeout=60)
+    line = [x for x in r.stderr.splitlines() if x.startswith("MODULES ")]
+    assert line == ["MODULES %s" % sorted(loaded)], r.stderr
