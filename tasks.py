@@ -50,8 +50,8 @@ def verify(c, root=None, json=False, junit=None, user=None, xpum_url=None, ca_fi
         print("xpu-ops verify: error: --limit, --forks, --host-timeout and --prometheus need --host or --inventory",
               file=sys.stderr)
         sys.exit(2)
-    if host or inventory:  # checks.remote: the same checks, shipped to the host(s) as a zipapp
-        args = [PY, "-m", "checks.remote"]
+    if host or inventory:  # xpu_ops.remote: the same checks, shipped to the host(s) as a zipapp
+        args = [PY, "-m", "xpu_ops.remote"]
         for flag, val in (("--host", host), ("--inventory", inventory), ("--key", key), ("--limit", limit),
                           ("--forks", forks), ("--host-timeout", host_timeout), ("--prometheus", prometheus)):
             if val is not None:

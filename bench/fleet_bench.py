@@ -4,7 +4,7 @@ The fleet is one systemd test host (tests/testhosts.py, podman, host network) wh
 127.0.0.2 .. 127.0.0.(N+1): every address is a host of its own for verify and for Ansible (each has its
 own ssh connection and handshake; they share one machine's 2 cores, sshd and all).
 
-  verify:  python -m checks.remote --inventory INV --forks F --json     (one ssh connection per host,
+  verify:  python -m xpu_ops.remote --inventory INV --forks F --json     (one ssh connection per host,
            the zipapp on stdin, all checks run there)
   floor:   N x `ssh host python3 -c pass`, F at once (threads, as verify runs its ssh's): one connection
            and one python start per host, nothing else -- what no remote verify can go below
@@ -82,24 +82,27 @@ def checked(t_r, what):
 
 
 def phases(host, env):
-    """Where one host's time goes: ssh handshake alone, + payload transfer, + python start, the checks."""
-    from checks import zipapp_build
-    payload = zipapp_build.build().read_bytes()
-    base = ["ssh", *host.ssh_args, "root@" + host.addresses[0]]
-    host.ssh("cat > /tmp/bench-checks.pyz", input=payload.decode("latin-1"))
+    """Where one host's time goes: ssh alone, + python start, + the zipapp on stdin, the checks' imports, all."""
+    from xpu_ops import remote, zipapp
+    payload = zipapp.build().read_bytes()
+    t = remote.Target(name="h", host=host.addresses[0], user="root", port=host.port, key=str(host.key),
+                      ssh_args=list(remote.NO_HOST_KEY_CHECK))
+    base = ["ssh", "-o", "BatchMode=yes", *host.ssh_args, "root@" + host.addresses[0]]
+    boot = remote.boot_source()
     steps = [("ssh true", base + ["true"], None),
+             ("ssh + python3 -c pass (the floor)", base + ["python3 -c pass"], None),
+             ("ssh + python3 -I -c pass", base + ["python3 -I -c pass"], None),
              ("ssh + zipapp (%d KiB) to /dev/null" % (len(payload) // 1024), base + ["cat >/dev/null"], payload),
-             ("ssh + python3 -c pass", base + ["python3 -c pass"], None),
-             ("ssh + checks --list (imports)", base + ["python3 /tmp/bench-checks.pyz --list"], None),
-             ("ssh + all checks (cached zipapp)", base + ["python3 /tmp/bench-checks.pyz --json"], None)]
-    print("\nwhere one host's time goes (median of 5):")
+             ("verify's ssh, checks --list (imports)", remote.ssh_command(t, ["python3", boot, "--list"]), payload),
+             ("verify's ssh, all checks --json", remote.ssh_command(t, ["python3", boot, "--json"]), payload)]
+    print("\nwhere one host's time goes (median of 9):")
     for label, argv, inp in steps:
         ts = []
-        for _ in range(5):
-            t = time.perf_counter()
-            subprocess.run(argv, input=inp, capture_output=True)
-            ts.append(time.perf_counter() - t)
-        print("  %-40s %6.3f s" % (label, statistics.median(ts)))
+        for _ in range(9):
+            t0 = time.perf_counter()
+            r = subprocess.run(argv, input=inp, capture_output=True)
+            ts.append(time.perf_counter() - t0)
+        print("  %-40s %6.3f s (exit %d)" % (label, statistics.median(ts), r.returncode))
 
 
 def main():

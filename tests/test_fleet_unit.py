@@ -12,8 +12,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from checks import fleet as F
-from checks import remote
+from xpu_ops import fleet as F
+from xpu_ops import remote
 
 try:
     from tests.xpum_standins import SilentListener
@@ -21,7 +21,7 @@ except ImportError:
     from xpum_standins import SilentListener
 
 REPO = Path(__file__).resolve().parent.parent
-SCHEMA = json.loads((REPO / "checks" / "fleet_report.schema.json").read_text())
+SCHEMA = json.loads((REPO / "xpu_ops" / "fleet_report.schema.json").read_text())
 
 # JUnit as Jenkins/GitLab read it (the common subset): testsuites > testsuite(hostname) > testcase with at most
 # one of failure/error/skipped, and system-out.
@@ -114,7 +114,7 @@ def parse_prometheus(text):
 def run_remote(*args, timeout=120, **kw):
     env = {**os.environ, "NO_COLOR": "1"}
     kw = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kw}
-    return subprocess.run([sys.executable, "-m", "checks.remote", *map(str, args)], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "xpu_ops.remote", *map(str, args)], cwd=REPO, env=env,
                           text=True, timeout=timeout, **kw)
 
 

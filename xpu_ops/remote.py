@@ -1,14 +1,15 @@
 """Verify other hosts: the checks travel as a zipapp over one SSH connection per host.
 
-The target needs python3 and nothing else. The zipapp (``checks.zipapp_build``) is streamed on
-ssh's stdin into a temp file there, run with the host's python3 as ``--json``, and removed; the
-JSON report comes back on stdout and is rendered here with the same renderers as local verify
-(``checks.report``). Exit codes are local verify's: 0 ok, 1 a check failed, 2 usage or config
-error -- and for a single host, 2 with one line on stderr when the host cannot be verified at
-all (unreachable, refused, timed out, no python3).
+The target needs python3 and nothing else. The zipapp (``xpu_ops.zipapp``) is streamed on
+ssh's stdin and run from memory by the host's python3 (``xpu_ops.zipapp.LOADER``,
+``checks/stdin_boot.py``: nothing is written there) as ``--json``; the JSON report comes back on
+stdout and is rendered here with the same renderers as local verify (``checks.report``). Exit
+codes are local verify's: 0 ok, 1 a check failed, 2 usage or config error -- and for a single
+host, 2 with one line on stderr when the host cannot be verified at all (unreachable, refused,
+timed out, no python3).
 
-    python -m checks.remote --host [user@]host[:port] [--key FILE] [verify options]
-    python -m checks.remote --inventory FILE [--host NAME|GROUP|PATTERN] [--limit PATTERN] [--forks N]
+    python -m xpu_ops.remote --host [user@]host[:port] [--key FILE] [verify options]
+    python -m xpu_ops.remote --inventory FILE [--host NAME|GROUP|PATTERN] [--limit PATTERN] [--forks N]
                             [--timeout S] [--prometheus FILE] [verify options]
 
 With an inventory, Ansible's own view of it (``ansible-inventory --list``) gives each host's
@@ -16,7 +17,7 @@ address, port, user, key, ssh arguments and python interpreter. Paths given to -
 --ca-file, --credentials-file and --python are paths on the target.
 
 More than one host is a fleet: the hosts are verified concurrently (--forks at once), each
-bounded by --host-timeout (or --timeout), and ``checks.fleet`` renders one report for all of
+bounded by --host-timeout (or --timeout), and ``xpu_ops.fleet`` renders one report for all of
 them (table, causes, --json, --junit, --prometheus); exit 0 every host ok, 1 any host failed
 or could not be verified, 2 usage error.
 """
@@ -35,20 +36,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
+from xpu_ops.zipapp import LOADER, PYTHON_FLAGS
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PROG = "xpu-ops verify"
 # Exit codes of the remote wrapper below (not of the checks): they carry the reason to us.
-RC_NO_PYTHON, RC_NO_TEMP, RC_SSH = 98, 97, 255
-# On the target: find python, copy stdin to a temp file, run it, always remove the file.
+RC_NO_PYTHON, RC_SSH = 98, 255
+# On the target: find python, then run the checks from what arrives on stdin, in memory
+# (xpu_ops.zipapp.LOADER and checks/stdin_boot.py): no file is written there. Environment variables,
+# the user site and the current directory do not decide what python imports (PYTHON_FLAGS, LOADER).
 REMOTE_SH = r"""
 py=$1; shift
 command -v "$py" >/dev/null 2>&1 || { echo "no $py on the host" >&2; exit 98; }
-f=$(mktemp "${TMPDIR:-/tmp}/xpu-ops-verify.XXXXXX") || { echo "cannot create a temp file" >&2; exit 97; }
-trap 'rm -f "$f"' EXIT
-trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
-cat > "$f" || { echo "cannot write $f" >&2; exit 97; }
-"$py" -E -s "$f" "$@"
-"""
+exec "$py" %s -c %s "$@"
+""" % (" ".join(PYTHON_FLAGS), shlex.quote(LOADER))
 SSH_BASE = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=10",
             "-o", "ServerAliveCountMax=3", "-o", "LogLevel=ERROR")
 NO_HOST_KEY_CHECK = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null")
@@ -275,8 +276,6 @@ def run_target(t: Target, payload: bytes, checks_argv: list,
         out.kind = "no_python"
         out.error = "%s (install python3 there, or give --interpreter / ansible_python_interpreter)" % (
             last or "no python3 on the host")
-    elif r.returncode == RC_NO_TEMP:
-        out.error = last or "cannot write the checks to a temp file there"
     elif r.returncode == EXIT_USAGE:
         out.error = last.removeprefix(PROG + ": error: ") or "usage or config error"
     else:
@@ -379,8 +378,8 @@ def verify_targets(targets, checks_args, timeout=DEFAULT_HOST_TIMEOUT, forks=8, 
     on_done(outcome) is called (from one thread at a time) as each host finishes.
     """
     import threading
-    from checks import zipapp_build
-    payload = open(zipapp or zipapp_build.build(), "rb").read()
+    from xpu_ops import zipapp as Z
+    payload = Z.stdin_bytes(zipapp or Z.build())
     lock = threading.Lock()
 
     def one(t):
@@ -409,7 +408,7 @@ def selected_ids(a) -> list:
 
 
 def _write_file(flag, path, text):
-    from checks import fleet as F
+    from xpu_ops import fleet as F
     try:
         F.write_atomic(path, text)
     except OSError as e:
@@ -418,7 +417,7 @@ def _write_file(flag, path, text):
 
 def _fleet_main(a, targets) -> int:
     """Several hosts: concurrently, with progress on a terminal; one fleet report."""
-    from checks import fleet as F
+    from xpu_ops import fleet as F
     ids = selected_ids(a)
     for flag, path in (("--junit", a.junit), ("--prometheus", a.prometheus)):
         folder = os.path.dirname(os.path.abspath(path)) if path else None
@@ -473,7 +472,7 @@ def main(argv=None) -> int:
         if a.junit and o.report is not None:
             _write_file("--junit", a.junit, R.render_junit(o.report, host=o.target.name))
         if a.prometheus:       # one host is a fleet of one for the collector
-            from checks import fleet as F
+            from xpu_ops import fleet as F
             _write_file("--prometheus", a.prometheus,
                         F.render_prometheus(F.fleet_report([o], ids, started, time.time())))
     except UsageError as e:
