@@ -48,9 +48,9 @@ def inventory(path, host, n):
     return path
 
 
-def timed(argv, env):
+def timed(argv, env, cwd=ROOT):
     t = time.perf_counter()
-    r = subprocess.run(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    r = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return time.perf_counter() - t, r
 
 
@@ -141,13 +141,13 @@ def main():
             checked(timed(v_cmd, env), "verify")              # warm caches once (and build the zipapp)
             if a.before:
                 b_cmd = verify_cmd(a.before, inv, a.forks)
-                checked(timed(b_cmd, before_env), "verify of --before")
+                checked(timed(b_cmd, before_env, a.before), "verify of --before")
             times = {c: [] for c in cols}
             for _ in range(a.runs):               # interleaved, so load hits every side alike
                 times["verify"].append(checked(timed(v_cmd, env), "verify"))
                 times["floor"].append(floor(host, n, a.forks))
                 if a.before:
-                    times["before"].append(checked(timed(b_cmd, before_env), "verify of --before"))
+                    times["before"].append(checked(timed(b_cmd, before_env, a.before), "verify of --before"))
                 if not a.no_ansible:
                     t, r = timed(a_cmd, env)
                     if "UNREACHABLE" in r.stdout:
