@@ -84,17 +84,18 @@ def checked(t_r, what):
 def phases(host, env):
     """Where one host's time goes: ssh alone, + python start, + the zipapp on stdin, the checks' imports, all."""
     from xpu_ops import remote, zipapp
-    payload = zipapp.build().read_bytes()
+    pyz = zipapp.build()
+    payload = zipapp.stdin_bytes(pyz)
     t = remote.Target(name="h", host=host.addresses[0], user="root", port=host.port, key=str(host.key),
                       ssh_args=list(remote.NO_HOST_KEY_CHECK))
     base = ["ssh", "-o", "BatchMode=yes", *host.ssh_args, "root@" + host.addresses[0]]
-    boot = remote.boot_source()
     steps = [("ssh true", base + ["true"], None),
              ("ssh + python3 -c pass (the floor)", base + ["python3 -c pass"], None),
              ("ssh + python3 -I -c pass", base + ["python3 -I -c pass"], None),
-             ("ssh + zipapp (%d KiB) to /dev/null" % (len(payload) // 1024), base + ["cat >/dev/null"], payload),
-             ("verify's ssh, checks --list (imports)", remote.ssh_command(t, ["python3", boot, "--list"]), payload),
-             ("verify's ssh, all checks --json", remote.ssh_command(t, ["python3", boot, "--json"]), payload)]
+             ("ssh + zipapp (%d KiB) to /dev/null" % (pyz.stat().st_size // 1024), base + ["cat >/dev/null"],
+              payload),
+             ("verify's ssh, checks --list (imports)", remote.ssh_command(t, ["python3", "--list"]), payload),
+             ("verify's ssh, all checks --json", remote.ssh_command(t, ["python3", "--json"]), payload)]
     print("\nwhere one host's time goes (median of 9):")
     for label, argv, inp in steps:
         ts = []
