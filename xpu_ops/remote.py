@@ -12,8 +12,9 @@ timed out, no python3).
     python -m xpu_ops.remote --inventory FILE [--host NAME|GROUP|PATTERN] [--limit PATTERN] [--forks N]
                             [--timeout S] [--prometheus FILE] [verify options]
 
-With an inventory, Ansible's own view of it (``ansible-inventory --list``) gives each host's
-address, port, user, key, ssh arguments and python interpreter. Paths given to --root,
+With an inventory, Ansible's own view of it (``ansible-inventory --list``, ``xpu_ops.inventory``,
+cached for a static inventory file) gives each host's address, port, user, key, ssh arguments and
+python interpreter. Paths given to --root,
 --ca-file, --credentials-file and --python are paths on the target.
 
 More than one host is a fleet: the hosts are verified concurrently (--forks at once), each
@@ -26,16 +27,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shlex
-import shutil
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
+from xpu_ops.inventory import Target, UsageError, inventory_targets, parse_spec  # noqa: F401
 from xpu_ops.zipapp import LOADER, PYTHON_FLAGS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -56,36 +56,9 @@ NO_HOST_KEY_CHECK = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile
 DEFAULT_HOST_TIMEOUT = 300.0
 
 
-class UsageError(Exception):
-    pass
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise UsageError("%s (see --help)" % message)
-
-
-@dataclass
-class Target:
-    """Where and how to run: ``connection`` is "ssh" or "local" (Ansible's ansible_connection=local)."""
-
-    name: str
-    host: str = ""
-    user: Optional[str] = None
-    port: Optional[int] = None
-    key: Optional[str] = None
-    ssh_args: list = field(default_factory=list)
-    python: str = "python3"
-    connection: str = "ssh"
-
-    @property
-    def label(self) -> str:
-        if self.connection == "local":
-            return self.name
-        host = "[%s]" % self.host if ":" in self.host else self.host
-        dest = "%s@%s" % (self.user, host) if self.user else host
-        dest = dest if self.port is None else "%s:%s" % (dest, self.port)
-        return dest if self.name in (self.host, dest) else "%s (%s)" % (self.name, dest)
 
 
 @dataclass
@@ -97,98 +70,6 @@ class Outcome:
     exit: int = EXIT_USAGE           # the host's own exit code: 0, 1, or 2
     stderr: str = ""                 # what the remote checks printed on stderr (warnings)
     seconds: float = 0.0
-
-
-# ------------------------------------------------------------------------------------ targets
-
-_SPEC = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<host>\[[^\]\s]+\]|[^:@\s\[\]]+)(?::(?P<port>\d{1,5}))?$")
-
-
-def parse_spec(spec: str) -> Target:
-    """``[user@]host[:port]`` (IPv6 as ``[::1]:22``) -> Target."""
-    m = _SPEC.match(spec or "")
-    if not m:
-        raise UsageError("cannot read host %r (use [user@]host[:port], or an inventory name with --inventory)"
-                         % spec)
-    port = int(m.group("port")) if m.group("port") else None
-    if port is not None and not 0 < port < 65536:
-        raise UsageError("port %d of %r is out of range" % (port, spec))
-    host = m.group("host").strip("[]")
-    return Target(name=spec, host=host, user=m.group("user"), port=port)
-
-
-def _ansible_inventory_cmd():
-    exe = os.path.join(os.path.dirname(sys.executable), "ansible-inventory")
-    return exe if os.access(exe, os.X_OK) else shutil.which("ansible-inventory")
-
-
-def inventory_targets(inventory: str, pattern: Optional[str] = None, timeout: float = 60) -> list:
-    """Hosts of an Ansible inventory matching pattern (a host, a group, any Ansible pattern; default all)."""
-    if not os.path.exists(inventory):
-        raise UsageError("inventory %s: no such file" % inventory)
-    exe = _ansible_inventory_cmd()
-    if not exe:
-        raise UsageError("ansible-inventory not found (run bin/setup)")
-    cmd = [exe, "-i", inventory, "--list"] + (["--limit", pattern] if pattern else [])
-    env = dict(os.environ, ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_NOCOLOR="1")
-    checkout_cfg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ansible.cfg")
-    if "ANSIBLE_CONFIG" not in env and os.path.exists(checkout_cfg):
-        env["ANSIBLE_CONFIG"] = checkout_cfg
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        raise UsageError("ansible-inventory -i %s took more than %d s" % (inventory, timeout)) from None
-    if r.returncode != 0:
-        lines = [x for x in r.stderr.splitlines() if x.strip()]
-        raise UsageError("inventory %s: %s" % (inventory, lines[-1] if lines else "ansible-inventory failed"))
-    data = json.loads(r.stdout or "{}")
-    hostvars = data.get("_meta", {}).get("hostvars", {})
-    names = sorted(set(hostvars) | _group_hosts(data, "all"))
-    if not names:
-        raise UsageError("inventory %s: no host matches %r" % (inventory, pattern or "all"))
-    return [_target_from_vars(n, hostvars.get(n, {})) for n in names]
-
-
-def _group_hosts(data, group, seen=None):
-    seen = seen if seen is not None else set()
-    if group in seen:
-        return set()
-    seen.add(group)
-    g = data.get(group, {})
-    out = set(g.get("hosts", []))
-    for child in g.get("children", []):
-        out |= _group_hosts(data, child, seen)
-    return out
-
-
-def _target_from_vars(name: str, hv: dict) -> Target:
-    def var(*keys):
-        for k in keys:
-            v = hv.get(k)
-            if v not in (None, ""):
-                if isinstance(v, str) and "{{" in v:
-                    raise UsageError("%s: %s=%r is a template; give verify the value itself" % (name, k, v))
-                return v
-        return None
-    t = Target(name=name, host=str(var("ansible_host", "ansible_ssh_host") or name))
-    conn = var("ansible_connection")
-    if conn == "local":
-        t.connection = "local"
-    elif conn not in (None, "ssh", "smart", "paramiko", "paramiko_ssh"):
-        raise UsageError("%s: ansible_connection=%s is not supported by verify (ssh or local)" % (name, conn))
-    user = var("ansible_user", "ansible_ssh_user")
-    t.user = str(user) if user else None
-    port = var("ansible_port", "ansible_ssh_port")
-    t.port = int(port) if port else None
-    key = var("ansible_ssh_private_key_file", "ansible_private_key_file")
-    t.key = os.path.expanduser(str(key)) if key else None
-    for k in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
-        if var(k):
-            t.ssh_args += shlex.split(str(var(k)))
-    py = var("ansible_python_interpreter")
-    if py and not str(py).startswith("auto"):
-        t.python = str(py)
-    return t
 
 
 # ------------------------------------------------------------------------------------ running

@@ -24,7 +24,6 @@ import json
 import os
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 import checks
@@ -85,6 +84,7 @@ def content_hash(items) -> str:
 
 
 def _write(path: Path, items) -> None:
+    import zipfile      # only to build: a cached archive is found without it
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
         for arc, data in items:
             info = zipfile.ZipInfo(arc, date_time=(1980, 1, 1, 0, 0, 0))
