@@ -3,11 +3,14 @@ reproducible bytes, cut builds, and real runs with every python3 found on this m
 and from stdin in memory the way remote verify and playbooks/verify.yml run it."""
 import base64
 import glob
+import importlib.util
 import json
+import marshal
 import os
 import subprocess
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 
 import hosttree as ht
@@ -167,8 +170,9 @@ def test_stdin_text_for_ansible_and_a_host_tree(pyz, tmp_path):
     """As playbooks/verify.yml runs it: the same input as base64 text; the report is the checkout's."""
     text = zb.stdin_text(pyz)
     assert text.read_bytes() == zb.stdin_text(pyz).read_bytes()       # cached, same bytes
-    boot, archive = text.read_text().split("\n")[:2]
+    boot, code, archive = text.read_text().split("\n")[:3]
     assert base64.b64decode(boot) == (REPO / "checks" / "stdin_boot.py").read_bytes()
+    assert code.encode() == zb.code_line(pyz)
     assert base64.b64decode(archive) == pyz.read_bytes()
     root = tmp_path / "tree"
     ht.PRESETS["arc_b_xe"](root)
@@ -205,8 +209,25 @@ def test_data_files_and_tracebacks_come_from_memory(pyz, tmp_path):
     assert "get_data(" in third and third in (REPO / "checks" / "families.py").read_text()  # the source line
 
 
-@pytest.mark.parametrize("stdin,why", [(b"", "not a zip archive"), (b"garbage\n", "the checks did not arrive"),
-                                       (b"PK\x05\x06" + b"\0" * 18, "holds no checks package")])
+def test_precompiled_code_runs_only_on_the_same_bytecode(pyz, tmp_path):
+    """The code line is what runs when the host's python has this one's magic; otherwise the sources are compiled."""
+    magic, blob = zb.code_line(pyz).split(b" ")
+    code = marshal.loads(zlib.decompress(base64.b64decode(blob)))
+    modules = [n for n in zipfile.ZipFile(pyz).namelist() if n.endswith(".py") and n != "__main__.py"]
+    assert sorted(code) == sorted(modules)
+    code["checks/cli.py"] = marshal.dumps(compile("def main():\n    print('shipped code ran')\n    return 0\n",
+                                                  "/<stdin>/checks/cli.py", "exec"))
+    marked = base64.b64encode(zlib.compress(marshal.dumps(code)))
+    boot = base64.b64encode(zb.boot_source())
+    for line, want in ((magic + b" " + marked, "shipped code ran"), (b"00000000 " + marked, "PASS  platform"),
+                       (b"-", "PASS  platform")):
+        r = _loader(sys.executable, b"\n".join([boot, line, pyz.read_bytes()]), "--only", "platform", cwd=tmp_path)
+        assert r.returncode == 0 and want in r.stdout.decode(), r.stderr
+
+
+@pytest.mark.parametrize("stdin,why", [(b"-\n", "not a zip archive"), (b"garbage\n", "the checks did not arrive"),
+                                       (b"PK\x05\x06" + b"\0" * 18, "holds no checks package"),
+                                       (b"%s !!\nPK" % importlib.util.MAGIC_NUMBER.hex().encode(), "did not arrive")])
 def test_bad_stdin_is_one_line_exit_2(tmp_path, stdin, why):
     boot = base64.b64encode(zb.boot_source()) + b"\n"
     r = _loader(sys.executable, boot + stdin, "--json", cwd=tmp_path)

@@ -10,8 +10,10 @@ leaves a broken archive in the cache.
 
 How a host runs it, the same way for ``xpu_ops.remote`` (ssh) and ``playbooks/verify.yml`` (Ansible):
 ``python3 -E -s -c LOADER [verify options]`` with, on stdin, one line of base64 (``checks/stdin_boot.py``,
-which LOADER runs) and then the archive (raw bytes, or base64 where stdin must be text). The checks are
-imported from memory: nothing is written on the host. ``stdin_bytes`` and ``stdin_text`` make that input.
+which LOADER runs), one line of the checks compiled here (``code_line``: used by a host whose python has
+this one's bytecode magic, which then skips compiling them) and then the archive (raw bytes, or base64
+where stdin must be text). The checks are imported from memory: nothing is written on the host.
+``stdin_bytes`` and ``stdin_text`` make that input.
 
 ``python -m xpu_ops.zipapp [DIR]`` builds (or finds) it and prints its path; with ``--ansible``, one
 JSON object instead: ``python_args`` (PYTHON_FLAGS, -c, LOADER) and ``stdin_file`` (the base64 text).
@@ -113,7 +115,7 @@ def build(cache_dir: Path | None = None, keep: int = 5) -> Path:
     olds = sorted(cache_dir.glob("xpu-ops-checks-*.pyz"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in olds[keep:]:
         if old != target:
-            for stale in (old, old.with_suffix(".stdin.txt")):
+            for stale in (old, *cache_dir.glob(old.stem + ".*")):     # and its .code / .stdin.txt
                 try:
                     stale.unlink()
                 except OSError:
@@ -126,28 +128,56 @@ def boot_source() -> bytes:
     return (PACKAGE_DIR / "stdin_boot.py").read_bytes()
 
 
+def code_line(pyz: Path) -> bytes:
+    """``<magic hex> <base64 of zlib(marshal({"checks/x.py": marshalled code}))>``: the archive's modules
+    compiled by this python, as the host would compile them (cached beside the archive)."""
+    import importlib.util
+    import marshal
+    import zlib
+    pyz = Path(pyz)
+    cached = pyz.with_suffix(".%s.code" % sys.implementation.cache_tag)
+    try:
+        return cached.read_bytes()
+    except OSError:
+        pass
+    import zipfile
+    code = {}
+    with zipfile.ZipFile(pyz) as z:
+        for name in z.namelist():
+            if name.startswith("checks/") and name.endswith(".py"):
+                code[name] = marshal.dumps(compile(z.read(name), "/<stdin>/" + name, "exec", dont_inherit=True,
+                                                   optimize=0))
+    line = importlib.util.MAGIC_NUMBER.hex().encode() + b" " + base64.b64encode(
+        zlib.compress(marshal.dumps(code), 9))
+    _write_atomic(cached, line)
+    return line
+
+
 def stdin_bytes(pyz: Path) -> bytes:
-    """What ``python3 -E -s -c LOADER`` reads on stdin: the boot line, then the archive's bytes."""
-    return base64.b64encode(boot_source()) + b"\n" + Path(pyz).read_bytes()
+    """What ``python3 -E -s -c LOADER`` reads on stdin: the boot line, the code line, the archive's bytes."""
+    return base64.b64encode(boot_source()) + b"\n" + code_line(pyz) + b"\n" + Path(pyz).read_bytes()
 
 
 def stdin_text(pyz: Path) -> Path:
-    """The same as base64 text (for stdin that must be text), cached beside the archive."""
+    """The same as text (the archive in base64), for stdin that must be text; cached beside the archive."""
     pyz = Path(pyz)
-    target = pyz.with_suffix(".stdin.txt")
-    text = base64.b64encode(boot_source()) + b"\n" + base64.b64encode(pyz.read_bytes()) + b"\n"
-    if target.is_file() and target.read_bytes() == text:
-        return target
-    fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".txt", dir=pyz.parent)
+    target = pyz.with_suffix(".%s.stdin.txt" % sys.implementation.cache_tag)
+    text = b"\n".join([base64.b64encode(boot_source()), code_line(pyz), base64.b64encode(pyz.read_bytes()), b""])
+    if not (target.is_file() and target.read_bytes() == text):
+        _write_atomic(target, text)
+    return target
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(text)
+            f.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return target
 
 
 def main(argv=None) -> int:
