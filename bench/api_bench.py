@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import httpx  # noqa: E402
 
-from tests.xpum_standins import (  # noqa: E402
+from tests.support.xpum_standins import (  # noqa: E402
     DEFAULT_PASSWORD, Xpum1Rest, arc_a770, flex_170, max_1550, standin_rest_conf)
 from xpu_ops.cli import BackgroundServer  # noqa: E402
 from xpu_ops.monitor import Settings, XPUMonitorService  # noqa: E402

@@ -1,6 +1,6 @@
 """Benchmark (not a test): fleet verify over N = 1, 10, 50 hosts vs its floor and the ad-hoc Ansible sequence.
 
-The fleet is one systemd test host (tests/testhosts.py, podman, host network) whose sshd answers on
+The fleet is one systemd test host (tests/support/testhosts.py, podman, host network) whose sshd answers on
 127.0.0.2 .. 127.0.0.(N+1): every address is a host of its own for verify and for Ansible (each has its
 own ssh connection and handshake; they share one machine's 2 cores, sshd and all).
 
@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests import testhosts as th  # noqa: E402
+from tests.support import testhosts as th  # noqa: E402
 
 SHELL = "ls -la /dev/dri; groups; lsmod | grep i915; curl -s -m 2 %s"
 
