@@ -14,13 +14,18 @@ own ssh connection and handshake; they share one machine's 2 cores, sshd and all
            there) timed in the same interleaved loop, so before/after figures are side by side
 
 Prints wall time per N (median of --runs, the sides interleaved so load hits them alike), the ratio to
-N = 1, verify / floor and verify / ansible per N.
+N = 1, verify / floor and verify / ansible per N; then the CPU each side used per host, on this side
+(ssh clients, the control process, ansible-inventory: our children) and on the hosts' side (the test host's
+cgroup: sshd, PAM, the login shell, python3), which does not depend on what else runs on the machine: the
+hosts share its cores, so the wall time follows the CPU.
 Targets: 50 hosts verify / floor <= 1.5x; verify faster than the Ansible baseline.
 
     python bench/fleet_bench.py [--runs 3] [--forks 8] [--sizes 1,10,50] [--no-ansible] [--before DIR] [--phases]
 """
 import argparse
+import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,6 +53,34 @@ def inventory(path, host, n):
     return path
 
 
+def host_cpu_reader(host):
+    """() -> CPU seconds used so far by the test host's processes (its cgroup), or None when unreadable."""
+    r = subprocess.run(["podman", "inspect", "--format", "{{.State.CgroupPath}}", host.name], env=host.env,
+                       capture_output=True, text=True)
+    path = r.stdout.strip()
+    v1, v2 = Path("/sys/fs/cgroup/cpuacct" + path, "cpuacct.usage"), Path("/sys/fs/cgroup" + path, "cpu.stat")
+
+    def read():
+        try:
+            if v1.exists():
+                return int(v1.read_text()) / 1e9
+            return int(dict(x.split() for x in v2.read_text().splitlines())["usage_usec"]) / 1e6
+        except (OSError, ValueError, KeyError):
+            return None
+    return read if path and read() is not None else (lambda: None)
+
+
+def measured(host_cpu, fn, *args):
+    """(wall s, CPU s of our children, CPU s of the test host, fn(*args))."""
+    def mine():
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ru.ru_utime + ru.ru_stime
+    c0, h0, t0 = mine(), host_cpu(), time.perf_counter()
+    out = fn(*args)
+    wall, c1, h1 = time.perf_counter() - t0, mine(), host_cpu()
+    return wall, c1 - c0, (h1 - h0 if h0 is not None and h1 is not None else float("nan")), out
+
+
 def timed(argv, env, cwd=ROOT):
     t = time.perf_counter()
     r = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -55,16 +88,14 @@ def timed(argv, env, cwd=ROOT):
 
 
 def floor(host, n, forks):
-    """N x `ssh host python3 -c pass`, forks at once; seconds (raises if one fails)."""
+    """N x `ssh host python3 -c pass`, forks at once (raises if one fails)."""
     def one(addr):
         r = subprocess.run(["ssh", "-o", "BatchMode=yes", *host.ssh_args, "root@" + addr, "python3 -c pass"],
                            stdin=subprocess.DEVNULL, capture_output=True)
         if r.returncode != 0:
             raise SystemExit("floor: ssh %s failed: %s" % (addr, r.stderr.decode()[-500:]))
-    t = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, min(forks, n))) as pool:
         list(pool.map(one, host.addresses[:n]))
-    return time.perf_counter() - t
 
 
 def verify_cmd(checkout, inv, forks):
@@ -74,11 +105,11 @@ def verify_cmd(checkout, inv, forks):
             "--host-timeout", "120"]
 
 
-def checked(t_r, what):
-    t, r = t_r
+def checked(m, what):
+    *m, (_, r) = m
     if r.returncode not in (0, 1) or '"unreachable": 0' not in r.stdout:
         raise SystemExit("%s failed on the fleet (exit %d): %s" % (what, r.returncode, r.stderr[-2000:]))
-    return t
+    return m
 
 
 def phases(host, env):
@@ -132,29 +163,33 @@ def main():
           % (host.name, len(host.addresses), time.monotonic() - t0, os.cpu_count(), a.forks, a.runs))
     ansible = str(Path(sys.executable).with_name("ansible"))
     cols = ["verify", "floor"] + (["before"] if a.before else []) + ([] if a.no_ansible else ["ansible"])
+    cpu = host_cpu_reader(host)
     try:
-        res = {}
+        res, cpu_use = {}, {}
         for n in sizes:
             inv = inventory(work / ("fleet-%d.ini" % n), host, n)
             v_cmd = verify_cmd(ROOT, inv, a.forks)
             a_cmd = [ansible, "all", "-i", str(inv), "-f", str(a.forks), "-m", "ansible.builtin.shell",
                      "-a", SHELL % a.url]
-            checked(timed(v_cmd, env), "verify")              # warm caches once (and build the zipapp)
+            checked(measured(cpu, timed, v_cmd, env), "verify")     # warm caches once (builds the zipapp)
             if a.before:
                 b_cmd = verify_cmd(a.before, inv, a.forks)
-                checked(timed(b_cmd, before_env, a.before), "verify of --before")
-            times = {c: [] for c in cols}
+                checked(measured(cpu, timed, b_cmd, before_env, a.before), "verify of --before")
+            runs = {c: [] for c in cols}
             for _ in range(a.runs):               # interleaved, so load hits every side alike
-                times["verify"].append(checked(timed(v_cmd, env), "verify"))
-                times["floor"].append(floor(host, n, a.forks))
+                runs["verify"].append(checked(measured(cpu, timed, v_cmd, env), "verify"))
+                runs["floor"].append(measured(cpu, floor, host, n, a.forks)[:3])
                 if a.before:
-                    times["before"].append(checked(timed(b_cmd, before_env, a.before), "verify of --before"))
+                    runs["before"].append(checked(measured(cpu, timed, b_cmd, before_env, a.before),
+                                                  "verify of --before"))
                 if not a.no_ansible:
-                    t, r = timed(a_cmd, env)
+                    *m, (_, r) = measured(cpu, timed, a_cmd, env)
                     if "UNREACHABLE" in r.stdout:
                         raise SystemExit("ansible could not reach the fleet: %s" % r.stdout[-2000:])
-                    times["ansible"].append(t)
-            res[n] = {c: statistics.median(v) for c, v in times.items()}
+                    runs["ansible"].append(m)
+            res[n] = {c: statistics.median(x[0] for x in v) for c, v in runs.items()}
+            cpu_use[n] = {c: (statistics.median(x[1] for x in v), statistics.median(x[2] for x in v))
+                          for c, v in runs.items()}
         one = res[sizes[0]]["verify"]
         head = "%6s  %10s  %8s  %10s  %12s" % ("hosts", "verify (s)", "vs N=1", "floor (s)", "verify/floor")
         if a.before:
@@ -180,6 +215,14 @@ def main():
                 print("faster than ansible: %.2fx (%s)" % (res[50]["verify"] / res[50]["ansible"],
                                                            "met" if res[50]["verify"] < res[50]["ansible"]
                                                            else "NOT met"))
+        print("\nCPU per host, median run (ms; this side = ssh clients + control process + ansible-inventory,"
+              " host side = sshd, PAM, shell, python3 in the test host):")
+        print("%6s  %-8s  %10s  %10s  %10s" % ("hosts", "side", "this side", "host side", "total"))
+        for n in sizes:
+            for c in cols:
+                mine, theirs = cpu_use[n][c]
+                total = mine + theirs if not math.isnan(theirs) else float("nan")
+                print("%6d  %-8s  %10.1f  %10.1f  %10.1f" % (n, c, *(1000 * x / n for x in (mine, theirs, total))))
         if a.phases:
             phases(host, env)
     finally:

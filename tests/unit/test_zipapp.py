@@ -61,6 +61,8 @@ def test_contents_are_the_checks_package_alone(pyz):
     assert sorted(n for n in names if n.startswith("checks/")) == on_disk
     for control_side in ("remote", "fleet", "zipapp", "zipapp_build"):
         assert "checks/%s.py" % control_side not in names
+    from checks import stdin_boot
+    assert stdin_boot.MIN_PYTHON == zb.MIN_PYTHON         # the two ways in say "too old" alike
 
 
 def test_checks_import_the_standard_library_only():
