@@ -149,7 +149,10 @@ def code_line(pyz: Path) -> bytes:
                                                    optimize=0))
     line = importlib.util.MAGIC_NUMBER.hex().encode() + b" " + base64.b64encode(
         zlib.compress(marshal.dumps(code), 9))
-    _write_atomic(cached, line)
+    try:
+        _write_atomic(cached, line)
+    except OSError:             # an archive in a folder we cannot write: compiled again next time
+        pass
     return line
 
 

@@ -109,3 +109,15 @@ def test_json_of_a_fleet_names_each_host(tmp_path):
     assert data["ok"] is False and set(data["hosts"]) == {"here", "gone"}
     assert data["hosts"]["here"]["ok"] is True
     assert "Connection refused" in data["hosts"]["gone"]["error"]
+
+
+def test_remote_verify_starts_without_the_monitor_or_http_libraries():
+    """`invoke verify --host` imports the control side only: not xpu_ops.monitor, httpx, FastAPI."""
+    code = ("import sys, xpu_ops.remote, xpu_ops.fleet, xpu_ops.zipapp, xpu_ops.inventory\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('httpx', 'prometheus_client', 'fastapi', 'uvicorn') or m == 'xpu_ops.monitor'))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+    r = subprocess.run([sys.executable, "-c", "import xpu_ops; print(xpu_ops.XPUMonitorService.__module__)"],
+                       cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "xpu_ops.monitor", r.stderr          # still there on first use
