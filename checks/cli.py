@@ -27,13 +27,16 @@ def parser():
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
     p.add_argument("--user", help="whose render-node access to check (default: the invoking user)")
     p.add_argument("--xpum-url", help="XPU Manager URL (else $XPU_MANAGER_URL, else the upstream defaults)")
-    p.add_argument("--ca-file", help="CA certificate for XPU Manager's TLS (1.x uses a self-signed one)")
-    p.add_argument("--insecure", action="store_true", help="do not verify XPU Manager's TLS certificate")
-    p.add_argument("--credentials-file", help="XPU Manager credentials: 'user:password' or KEY=VALUE lines")
+    p.add_argument("--ca-file", help="CA certificate for XPU Manager's TLS (1.x uses a self-signed one; "
+                   "else $XPU_MANAGER_CA_FILE)")
+    p.add_argument("--insecure", action="store_true", default=None,
+                   help="do not verify XPU Manager's TLS certificate (else $XPU_MANAGER_INSECURE)")
+    p.add_argument("--credentials-file", help="XPU Manager credentials: 'user:password' or KEY=VALUE lines "
+                   "(else $XPU_MANAGER_CREDENTIALS_FILE, else $XPU_MANAGER_USER/$XPU_MANAGER_PASSWORD)")
     p.add_argument("--python", default=sys.executable, help="interpreter whose PyTorch to probe")
     p.add_argument("--only", type=_ids, help="comma-separated check ids to run")
     p.add_argument("--skip", type=_ids, default=[], help="comma-separated check ids to skip")
-    p.add_argument("--timeout", type=float, default=3.0, help="seconds per XPU Manager request (default 3)")
+    p.add_argument("--timeout", help="seconds per XPU Manager request (else $XPU_MANAGER_TIMEOUT, else 3)")
     p.add_argument("--torch-timeout", type=float, default=60.0, help="seconds for the PyTorch probe (default 60)")
     p.add_argument("--host-name", help="this host's name on the control host, used in remedies (default localhost)")
     p.add_argument("--no-color", action="store_true", help="no colour even on a terminal")

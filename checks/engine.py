@@ -21,8 +21,8 @@ def _load_rules():
 class Options:
     """What the person asked for (the CLI flags), with the defaults of `python -m checks`."""
 
-    def __init__(self, root="/", user=None, xpum_url=None, ca_file=None, insecure=False, credentials_file=None,
-                 python=None, only=None, skip=None, timeout=3.0, torch_timeout=60.0, env=None,
+    def __init__(self, root="/", user=None, xpum_url=None, ca_file=None, insecure=None, credentials_file=None,
+                 python=None, only=None, skip=None, timeout=None, torch_timeout=60.0, env=None,
                  host_name=None):
         self.root, self.user, self.xpum_url, self.ca_file = root, user, xpum_url, ca_file
         self.insecure, self.credentials_file = insecure, credentials_file
@@ -31,6 +31,7 @@ class Options:
         self.timeout, self.torch_timeout = timeout, torch_timeout
         self.env = dict(os.environ) if env is None else env
         self.host_name = host_name
+        self.xpum = None  # checks.xpum.ConnectionSettings: the XPU Manager flags, else XPU_MANAGER_* (validate())
 
 
 class UsageError(Exception):
@@ -57,8 +58,14 @@ def validate(opts):
         raise UsageError("--root %s: not readable" % opts.root)
     if opts.ca_file and not os.path.isfile(opts.ca_file):
         raise UsageError("--ca-file %s: no such file" % opts.ca_file)
-    if opts.timeout <= 0 or opts.torch_timeout <= 0:
-        raise UsageError("--timeout must be > 0")
+    if opts.torch_timeout <= 0:
+        raise UsageError("--torch-timeout must be > 0")
+    if opts.timeout is not None:
+        from checks import xpum
+        try:
+            opts.timeout = xpum.settings.parse_seconds(opts.timeout, "--timeout %s" % opts.timeout)
+        except xpum.XpumError as e:
+            raise UsageError(str(e)) from None
     ids = selected(opts)
     if "torch.xpu" in ids:
         py = opts.python
@@ -68,13 +75,18 @@ def validate(opts):
         if not (os.path.isfile(py) and os.access(py, os.X_OK)):
             raise UsageError("--python %s: no such executable" % opts.python)
     if XPUM_CHECKS & set(ids):
-        from checks import xpum
-        try:
-            xpum.candidate_urls(opts.xpum_url, env=opts.env)
-            xpum.load_credentials(env=opts.env, path=opts.credentials_file)
-        except xpum.XpumError as e:
-            raise UsageError(str(e)) from None
+        opts.xpum = _xpum_settings(opts)
     return ids
+
+
+def _xpum_settings(opts):
+    """The one XPU Manager connection: each flag, else its XPU_MANAGER_* variable (UsageError naming it)."""
+    from checks import xpum
+    try:
+        return xpum.ConnectionSettings.resolve(opts.env, url=opts.xpum_url, credentials_file=opts.credentials_file,
+                                               ca_file=opts.ca_file, insecure=opts.insecure, timeout=opts.timeout)
+    except xpum.XpumError as e:
+        raise UsageError(str(e)) from None
 
 
 def gather(opts, ids):
@@ -86,9 +98,7 @@ def gather(opts, ids):
         torch_probe = TorchProbe(opts.python, opts.torch_timeout, opts.env)
     if XPUM_CHECKS & set(ids):
         from checks import xpum
-        xpum_bg = F.Background(xpum.gather, url=opts.xpum_url, env=opts.env,
-                               credentials_file=opts.credentials_file, ca_file=opts.ca_file,
-                               insecure=opts.insecure, timeout=opts.timeout)
+        xpum_bg = F.Background(xpum.gather, settings=opts.xpum or _xpum_settings(opts))
     facts = {"root": opts.root, "host_name": opts.host_name}
     facts["platform"] = F.platform_facts(root)
     facts["platform"]["_root"] = root.base
@@ -102,7 +112,8 @@ def gather(opts, ids):
         raise UsageError(str(e)) from None
     facts["firmware"] = F.firmware_facts(root, {g["family"] for g in gpus if g.get("family")})
     facts["userspace"] = F.userspace_facts(root)
-    facts["services"] = F.service_facts(root, timeout=min(opts.timeout, 2.0), env=opts.env) if "xpum.service" in ids \
+    wait = min(opts.xpum.timeout if opts.xpum else opts.timeout or 3.0, 2.0)
+    facts["services"] = F.service_facts(root, timeout=wait, env=opts.env) if "xpum.service" in ids \
         or XPUM_CHECKS & set(ids) else {"binaries": {}, "units": {}, "containers": None, "systemd": None}
     facts["xpum"] = xpum_bg.result() if xpum_bg else {}
     facts["torch"] = torch_probe.result() if torch_probe else {}

@@ -2,8 +2,9 @@
 HTTP service) and verify of other hosts (``xpu_ops.remote``, ``xpu_ops.fleet``, ``xpu_ops.zipapp``).
 
 ``from xpu_ops import get_xpu_monitor_service`` is cheap: FastAPI/uvicorn load only in ``xpu_ops.service``
-and ``xpu_ops.cli serve``; httpx only when XPU Manager is first asked. ``xpu_ops.monitor`` itself loads on
-the first use of one of its names here (``__getattr__``), so ``python -m xpu_ops.remote`` does not pay for it.
+and ``xpu_ops.cli serve``; ``ssl`` and ``http.client`` only when XPU Manager is first asked (``checks.xpum``).
+``xpu_ops.monitor`` itself loads on the first use of one of its names here (``__getattr__``), so
+``python -m xpu_ops.remote`` does not pay for it.
 """
 
 _MONITOR = (

@@ -137,9 +137,10 @@ def render_status(st) -> str:
     return "\n".join(lines) + "\n"
 
 
-_UNITS = (("gpu_utilization", "%"), ("memory_used", "MiB"), ("memory_total", "MiB"), ("memory_utilization", "%"),
-          ("temperature", "C"), ("memory_temperature", "C"), ("power_usage", "W"), ("frequency", "MHz"),
-          ("energy", "J"))
+def _units():
+    from checks.xpum.metrics import UNITS  # (key, unit) of every metric, from the metric table
+
+    return UNITS
 
 
 def render_metrics(body, gpu=None) -> str:
@@ -149,7 +150,7 @@ def render_metrics(body, gpu=None) -> str:
              f"{'health':<21}{h['status']}"]
     for comp, c in h["components"].items():
         lines.append(f"  {comp:<18} {c.get('status')}: {c.get('description') or ''}".rstrip())
-    for key, unit in _UNITS:
+    for key, unit in _units():
         v = m.get(key)
         lines.append(f"{key:<21}{'-' if v is None else f'{v:.2f} {unit}'}")
     if m.get("tiles"):

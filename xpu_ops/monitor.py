@@ -6,16 +6,10 @@ exporter); PyTorch through the child-process probe of the ``torch.xpu`` check (`
 
 Units everywhere: utilisation %, memory MiB, temperature Celsius, power W (energy J, frequency MHz).
 
-Configuration (environment, read once when the instance is made; see README "GPU status and metrics API"):
+Configuration (read once when the instance is made; see README "GPU status and metrics API"): the
+XPU_MANAGER_* variables through checks.xpum's ConnectionSettings (the same for verify), and:
 
 ==============================  =============================================================
-``XPU_MANAGER_URL``             XPU Manager URL; unset: upstream defaults, first that answers
-``XPU_MANAGER_USER``            1.x Basic-auth user (default ``xpumadmin`` when a password is set)
-``XPU_MANAGER_PASSWORD``        1.x Basic-auth password (never shown anywhere)
-``XPU_MANAGER_CREDENTIALS_FILE``  file with ``user:password`` or the two lines above (wins over them)
-``XPU_MANAGER_CA_FILE``         CA certificate that signed the 1.x TLS certificate
-``XPU_MANAGER_INSECURE``        ``1``: do not verify the TLS certificate
-``XPU_MANAGER_TIMEOUT``         seconds per XPU Manager request (default 3)
 ``XPU_OPS_CACHE_SECONDS``       how long answers from XPU Manager are reused (default 2; 0 = not)
 ``XPU_OPS_PYTHON``              interpreter whose PyTorch is probed (default: this one)
 ``XPU_OPS_TORCH_TIMEOUT``       seconds for the PyTorch probe (default 60)
@@ -36,22 +30,11 @@ from concurrent.futures import Future
 
 from checks import xpum
 
-# The metrics every GPU has (null when XPU Manager does not report one), in this order.
-METRIC_KEYS = (
-    "gpu_utilization",  # %
-    "memory_used",  # MiB
-    "memory_total",  # MiB
-    "temperature",  # C, GPU core
-    "power_usage",  # W
-    "memory_utilization",  # %
-    "memory_temperature",  # C (null on Arc: no sensor)
-    "frequency",  # MHz
-    "energy",  # J, a counter
-)
-TILE_KEYS = tuple(k for k in METRIC_KEYS if k != "memory_total")
+# The metrics every GPU (and tile) has, null when XPU Manager does not report one: the metric table's
+# (checks.xpum.metrics), in its order. Units: utilisation %, memory MiB, temperature C, power W, MHz, J.
+METRIC_KEYS = xpum.METRIC_KEYS
+TILE_KEYS = xpum.TILE_KEYS
 HEALTH_STATES = ("healthy", "warning", "critical", "unknown")
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("", "0", "false", "no", "off")
 
 
 # --------------------------------------------------------------------------- errors
@@ -109,41 +92,33 @@ def _env_float(env, name, default, minimum=0.0):
     return value
 
 
-def _env_bool(env, name):
-    raw = str(env.get(name, "")).strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ConfigError(f"{name}={env.get(name)!r} is not a boolean (use 1 or 0)")
-
-
 class Settings:
-    """Where XPU Manager is and how to talk to it, how long to cache. ``from_env()`` validates;
-    ``ConfigError`` says what is wrong in one line. The password lives in ``checks.xpum``'s secret."""
+    """Where XPU Manager is and how to talk to it (``connection``: checks.xpum's ConnectionSettings, the
+    one every entry point resolves), how long to cache, which PyTorch to probe. ``from_env()`` validates;
+    ``ConfigError`` says what is wrong in one line, naming the flag or variable."""
 
-    def __init__(self, urls, user=None, password=None, ca_file=None, insecure=False, timeout=3.0,
+    def __init__(self, urls=None, user=None, password=None, ca_file=None, insecure=False, timeout=3.0,
                  cache_seconds=2.0, python=None, torch_timeout=60.0, torch_cache_seconds=300.0,
-                 credentials_source="none"):
-        self.urls = list(urls)
-        self.explicit_url = len(self.urls) == 1
-        self.user = user
-        self._password = xpum._Secret(password or None)
-        self.ca_file = ca_file
-        self.insecure = bool(insecure)
-        self.timeout = float(timeout)
+                 credentials_source="none", connection=None):
+        self.connection = connection or xpum.ConnectionSettings(
+            urls, user, password, ca_file=ca_file, insecure=insecure, timeout=timeout,
+            credentials_source=credentials_source)
         self.cache_seconds = float(cache_seconds)
         self.python = python or sys.executable
         self.torch_timeout = float(torch_timeout)
         self.torch_cache_seconds = float(torch_cache_seconds)
-        self.credentials_source = credentials_source
 
-    @property
-    def password(self):
-        return self._password.reveal()
+    urls = property(lambda self: self.connection.urls)
+    explicit_url = property(lambda self: self.connection.explicit)
+    user = property(lambda self: self.connection.user)
+    password = property(lambda self: self.connection.password)
+    ca_file = property(lambda self: self.connection.ca_file)
+    insecure = property(lambda self: self.connection.insecure)
+    timeout = property(lambda self: self.connection.timeout)
+    credentials_source = property(lambda self: self.connection.credentials_source)
 
     def __repr__(self):
-        return (f"Settings(urls={self.urls!r}, user={self.user!r}, password={'***' if self._password else None}, "
+        return (f"Settings(urls={self.urls!r}, user={self.user!r}, password={'***' if self.password else None}, "
                 f"ca_file={self.ca_file!r}, insecure={self.insecure}, timeout={self.timeout:g}, "
                 f"cache_seconds={self.cache_seconds:g})")
 
@@ -153,30 +128,20 @@ class Settings:
         """Settings from the environment; explicit arguments (the CLI's options) win over it."""
         env = os.environ if env is None else env
         try:
-            urls = xpum.candidate_urls(url, env)
-            cred_file = credentials_file or str(env.get("XPU_MANAGER_CREDENTIALS_FILE", "")).strip() or None
-            user, password, source = xpum._credentials(env, cred_file)
+            connection = xpum.ConnectionSettings.resolve(env, url=url, credentials_file=credentials_file,
+                                                         ca_file=ca_file, insecure=insecure, timeout=timeout)
         except xpum.XpumError as e:
             raise ConfigError(str(e)) from None
-        ca_file = ca_file or str(env.get("XPU_MANAGER_CA_FILE", "")).strip() or None
-        if ca_file and not os.path.isfile(ca_file):
-            raise ConfigError(f"CA file {ca_file} does not exist (XPU_MANAGER_CA_FILE / --ca-file)")
-        insecure = _env_bool(env, "XPU_MANAGER_INSECURE") if insecure is None else bool(insecure)
-        if timeout is None:
-            timeout = _env_float(env, "XPU_MANAGER_TIMEOUT", 3.0, minimum=0.05)
-        elif not 0.05 <= timeout < float("inf"):
-            raise ConfigError(f"timeout {timeout!r} must be at least 0.05 s")
         if cache_seconds is None:
             cache_seconds = _env_float(env, "XPU_OPS_CACHE_SECONDS", 2.0)
         python = python or str(env.get("XPU_OPS_PYTHON", "")).strip() or sys.executable
         if torch_timeout is None:
             torch_timeout = _env_float(env, "XPU_OPS_TORCH_TIMEOUT", 60.0, minimum=1.0)
         elif not 1.0 <= torch_timeout < float("inf"):
-            raise ConfigError(f"torch timeout {torch_timeout!r} must be at least 1 s")
+            raise ConfigError(f"--torch-timeout {torch_timeout!r} must be at least 1 s")
         torch_cache = _env_float(env, "XPU_OPS_TORCH_CACHE_SECONDS", 300.0)
-        return cls(urls, user, password, ca_file=ca_file, insecure=insecure, timeout=timeout,
-                   cache_seconds=cache_seconds, python=python, torch_timeout=torch_timeout,
-                   torch_cache_seconds=torch_cache, credentials_source=source)
+        return cls(cache_seconds=cache_seconds, python=python, torch_timeout=torch_timeout,
+                   torch_cache_seconds=torch_cache, connection=connection)
 
 
 # --------------------------------------------------------------------------- the cache
@@ -350,7 +315,7 @@ class XPUMonitorService:
                 settings = Settings.from_env(env)
             except ConfigError as e:
                 self.config_error = str(e)
-                settings = Settings(xpum.DEFAULT_URLS)
+                settings = Settings()
         self.settings = settings
         self._clock = clock
         self._torch_probe = torch_probe or self._run_torch_probe
@@ -396,8 +361,7 @@ class XPUMonitorService:
         s = self.settings
         tried = []
         try:
-            client = xpum.connect(s.urls, s.user, s.password, ca_file=s.ca_file, insecure=s.insecure,
-                                  timeout=s.timeout, tried=tried)
+            client = xpum.connect(settings=s.connection, tried=tried)
         except xpum.XpumError as e:
             msg = str(e)
             if e.kind == "refused" and len(tried) > 1:
@@ -441,7 +405,7 @@ class XPUMonitorService:
             raise XPUManagerUnavailable(msg, kind=e.kind) from None
         except Exception as e:  # a bug or an unexpected answer: never a traceback to the caller
             self._drop(client)
-            msg = client._scrub(f"unexpected {type(e).__name__} talking to {client.url}")
+            msg = client.scrub(f"unexpected {type(e).__name__} talking to {client.url}")
             self._note(False, msg, "protocol")
             raise XPUManagerUnavailable(msg, kind="protocol") from None
         self._note(True)

@@ -18,9 +18,10 @@ from typing import Dict, List, Literal, Optional, Union
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from checks.xpum.metrics import METRICS
 from xpu_ops.monitor import (
     GPUNotFound,
     InvalidDeviceId,
@@ -53,26 +54,16 @@ class Health(BaseModel):
     components: Dict[str, Component] = Field(default_factory=dict)
 
 
-class Readings(BaseModel):
-    """One GPU's or one tile's readings; null where XPU Manager does not report the value."""
-
-    gpu_utilization: Optional[float] = Field(None, description="%")
-    memory_used: Optional[float] = Field(None, description="MiB")
-    temperature: Optional[float] = Field(None, description="GPU core, Celsius")
-    power_usage: Optional[float] = Field(None, description="W")
-    memory_utilization: Optional[float] = Field(None, description="%")
-    memory_temperature: Optional[float] = Field(None, description="Celsius; null where there is no sensor (Arc)")
-    frequency: Optional[float] = Field(None, description="MHz")
-    energy: Optional[float] = Field(None, description="J (a counter)")
-
-
-class Tile(Readings):
-    tile_id: Optional[Union[int, str]] = None
-
-
-class Metrics(Readings):
-    memory_total: Optional[float] = Field(None, description="MiB")
-    tiles: List[Tile] = Field(default_factory=list, description="per tile on multi-tile GPUs, else empty")
+# Readings (one GPU's or tile's), Tile and Metrics follow the metric table (checks.xpum.metrics): a value
+# per metric, null where XPU Manager does not report it; memory_total only per GPU.
+Readings = create_model(
+    "Readings", __doc__="One GPU's or one tile's readings; null where XPU Manager does not report the value.",
+    **{m.key: (Optional[float], Field(None, description=m.description)) for m in METRICS if m.tiles is not None})
+Tile = create_model("Tile", __base__=Readings, tile_id=(Optional[Union[int, str]], None))
+Metrics = create_model(
+    "Metrics", __base__=Readings,
+    **{m.key: (Optional[float], Field(None, description=m.description)) for m in METRICS if m.tiles is None},
+    tiles=(List[Tile], Field(default_factory=list, description="per tile on multi-tile GPUs, else empty")))
 
 
 class Gpu(BaseModel):

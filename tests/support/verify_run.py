@@ -9,9 +9,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def run_verify(*args, env=None, timeout=120):
     e = dict(os.environ)
-    e.pop("XPU_MANAGER_URL", None)
-    e.pop("XPU_MANAGER_PASSWORD", None)
-    e.pop("XPU_MANAGER_USER", None)
+    for k in [k for k in e if k.startswith("XPU_MANAGER_")]:  # verify honours every XPU_MANAGER_* variable
+        e.pop(k)
     e["PYTHONPATH"] = ROOT
     e["NO_COLOR"] = "1"
     if env:

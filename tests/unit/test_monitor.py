@@ -300,7 +300,7 @@ def test_refused():
 
 def test_refused_everywhere_names_every_default_url(monkeypatch):
     urls = [closed_url("https"), closed_url("http")]
-    monkeypatch.setattr(xpum, "DEFAULT_URLS", urls)
+    monkeypatch.setattr(xpum.settings, "DEFAULT_URLS", urls)
     mon = XPUMonitorService(settings=Settings.from_env({}), torch_probe=lambda: FAKE_PROBE)
     reason = mon.get_manager_status()["reason"]
     assert reason.startswith(f"no XPU Manager answers at {urls[0]}, {urls[1]} (connection refused)")

@@ -429,3 +429,22 @@ def test_systemd_unit_binds_loopback():
         # this machine has no /opt/xpu-ops: the only complaint allowed is the missing interpreter
         problems = [ln for ln in r.stderr.splitlines() if ln.strip() and "is not executable" not in ln]
         assert not problems, r.stderr
+
+
+def test_cli_settings_name_their_source_and_flags_win():
+    """status/metrics resolve the same ConnectionSettings as verify: each flag, else its variable."""
+    for args, env, msg in (
+        (["metrics"], {"XPU_MANAGER_TIMEOUT": "abc"}, "XPU_MANAGER_TIMEOUT='abc' is not a number"),
+        (["metrics", "--timeout", "0.01"], {"XPU_MANAGER_TIMEOUT": "5"}, "--timeout 0.01 must be at least 0.05 s"),
+        (["status"], {"XPU_MANAGER_CA_FILE": "/nonexistent.pem"}, "(XPU_MANAGER_CA_FILE)"),
+        (["status", "--xpum-url", "ftp://x"], {"XPU_MANAGER_URL": "http://127.0.0.1:1"}, "(--xpum-url)"),
+    ):
+        r = run_cli(args, {"XPU_MANAGER_PASSWORD": DEFAULT_PASSWORD, **env})
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and msg in r.stderr, (args, r.stderr)
+        assert DEFAULT_PASSWORD not in r.stderr + r.stdout
+    with Xpum1Rest(gpus=[arc_a770()]) as srv:
+        env = {**env_for(srv), "XPU_MANAGER_URL": closed_url(), "XPU_MANAGER_CA_FILE": srv.other_ca_file,
+               "XPU_MANAGER_TIMEOUT": "abc"}
+        r = run_cli(["metrics", "--json", "--xpum-url", srv.url, "--ca-file", srv.ca_file, "--timeout", "5"], env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["metrics"]["temperature"] == 45.0

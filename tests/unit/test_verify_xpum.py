@@ -178,3 +178,77 @@ def test_wsl2_skips_xpum_with_the_reason(tmp_path):
     r, rep = run_json("--root", root, "--only", "xpum.service,xpum.api,xpum.health")
     for c in rep["checks"]:
         assert c["status"] == "skip" and "does not support WSL2" in c["detail"]
+
+
+# --------------------------------------------------------------------------- one connection-settings object:
+# every XPU_MANAGER_* variable reaches verify; a flag beats its variable; a bad value names its source
+
+
+def test_ca_file_from_env_makes_tls_verification_pass(arc_root):
+    with xs.Xpum1Rest() as s:
+        _, without = verify(arc_root, env={**creds(), "XPU_MANAGER_URL": s.url})
+        _, rep = verify(arc_root, env={**creds(), "XPU_MANAGER_URL": s.url, "XPU_MANAGER_CA_FILE": s.ca_file})
+    assert check_of(without, "xpum.api")["evidence"]["tried"][0]["outcome"] == "tls"
+    assert check_of(rep, "xpum.api")["status"] == "pass" and check_of(rep, "xpum.health")["status"] == "pass"
+
+
+@pytest.mark.parametrize("value, outcome", [("1", "ok"), ("yes", "ok"), ("0", "tls")])
+def test_insecure_from_env(arc_root, value, outcome):
+    with xs.Xpum1Rest() as s:
+        _, rep = verify(arc_root, env={**creds(), "XPU_MANAGER_URL": s.url, "XPU_MANAGER_INSECURE": value})
+    assert check_of(rep, "xpum.api")["evidence"]["tried"][0]["outcome"] == outcome
+
+
+def test_credentials_file_from_env(arc_root, tmp_path):
+    f = tmp_path / "xpum.cred"
+    f.write_text(f"xpumadmin:{PASSWORD}\n")
+    with xs.Xpum1Rest(tls=False) as s:
+        _, rep = verify(arc_root, env={"XPU_MANAGER_URL": s.url, "XPU_MANAGER_CREDENTIALS_FILE": str(f)})
+        assert s.failed_logins == 0 and s.auth_ok > 0
+    api = check_of(rep, "xpum.api")
+    assert api["status"] == "pass" and api["evidence"]["credentials"] == "file"
+
+
+def test_timeout_from_env(arc_root):
+    with xs.SilentListener(max_seconds=20) as s:
+        _, rep = verify(arc_root, env={"XPU_MANAGER_URL": s.url, "XPU_MANAGER_TIMEOUT": "0.3"})
+    tried = check_of(rep, "xpum.api")["evidence"]["tried"]
+    assert tried[0]["outcome"] == "timeout" and "within 0.3 s" in tried[0]["message"]
+
+
+def test_flags_beat_the_environment(arc_root, tmp_path):
+    wrong = tmp_path / "wrong.cred"
+    wrong.write_text("xpumadmin:not-the-password\n")
+    good = tmp_path / "good.cred"
+    good.write_text(f"xpumadmin:{PASSWORD}\n")
+    with xs.Xpum1Rest() as s:
+        env = {"XPU_MANAGER_URL": xs.closed_url(), "XPU_MANAGER_CA_FILE": s.other_ca_file,
+               "XPU_MANAGER_CREDENTIALS_FILE": str(wrong), "XPU_MANAGER_TIMEOUT": "not a number",
+               "XPU_MANAGER_INSECURE": "0"}
+        _, rep = verify(arc_root, "--xpum-url", s.url, "--ca-file", s.ca_file, "--credentials-file", good,
+                        "--timeout", "5", env=env)
+        assert s.failed_logins == 0
+        _, insecure = verify(arc_root, "--xpum-url", s.url, "--credentials-file", good, "--insecure", "--timeout", "5",
+                             env=env)
+    assert check_of(rep, "xpum.api")["status"] == "pass" and check_of(rep, "xpum.health")["status"] == "pass"
+    assert check_of(insecure, "xpum.api")["status"] == "pass"
+
+
+@pytest.mark.parametrize("args, env, message", [
+    ((), {"XPU_MANAGER_TIMEOUT": "abc"}, "XPU_MANAGER_TIMEOUT='abc' is not a number"),
+    (("--timeout", "abc"), {}, "--timeout abc is not a number"),
+    (("--timeout", "0"), {"XPU_MANAGER_TIMEOUT": "5"}, "--timeout 0 must be at least 0.05 s"),
+    ((), {"XPU_MANAGER_TIMEOUT": "inf"}, "XPU_MANAGER_TIMEOUT='inf' must be at least 0.05 s"),
+    ((), {"XPU_MANAGER_INSECURE": "maybe"}, "XPU_MANAGER_INSECURE='maybe' is not a boolean"),
+    ((), {"XPU_MANAGER_CA_FILE": "/nonexistent/ca.pem"}, "CA file /nonexistent/ca.pem does not exist "
+                                                         "(XPU_MANAGER_CA_FILE)"),
+    ((), {"XPU_MANAGER_CREDENTIALS_FILE": "/nonexistent/c"},
+     "cannot read credentials file /nonexistent/c: No such file or directory (XPU_MANAGER_CREDENTIALS_FILE)"),
+    ((), {"XPU_MANAGER_URL": "ftp://h:1"}, "scheme must be http or https (XPU_MANAGER_URL)"),
+    (("--xpum-url", "ftp://h:1"), {"XPU_MANAGER_URL": "http://127.0.0.1:1"},
+     "scheme must be http or https (--xpum-url)"),
+])
+def test_bad_values_name_their_source(arc_root, args, env, message):
+    r = run_verify("--root", arc_root, "--only", ONLY, *args, env={**creds(), **env})
+    line = assert_clean_error(r)
+    assert message in line and PASSWORD not in r.stdout + r.stderr

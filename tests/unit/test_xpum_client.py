@@ -447,12 +447,12 @@ def test_1x_exporter_only_with_auth():
 def test_default_candidates_tried_in_order(monkeypatch):
     """Not explicit: every candidate is tried; the first that answers wins."""
     with Xpum1Rest(tls=True) as tls_srv, Xpum2Exporter(gpus=[arc_a770()]) as v2:
-        monkeypatch.setattr(xpum, "DEFAULT_URLS", [closed_url(), tls_srv.url, v2.url])
+        monkeypatch.setattr(xpum.settings, "DEFAULT_URLS", [closed_url(), tls_srv.url, v2.url])
         r = gather(env={})
         assert [t["outcome"] for t in r["tried"]] == ["refused", "tls", "ok"]
         assert (r["url"], r["line"], r["explicit"], r["error"]) == (v2.url, "2.x", False, None)
         # nothing answers: the telling error (TLS) wins over "refused"
-        monkeypatch.setattr(xpum, "DEFAULT_URLS", [closed_url(), tls_srv.url, closed_url("http")])
+        monkeypatch.setattr(xpum.settings, "DEFAULT_URLS", [closed_url(), tls_srv.url, closed_url("http")])
         r = gather(env={})
         assert [t["outcome"] for t in r["tried"]] == ["refused", "tls", "refused"]
         assert r["error"]["kind"] == "tls" and r["url"] is None
@@ -623,3 +623,114 @@ def test_restconf_is_stdlib_only():
     imports = set(re.findall(r"^(?:from|import) (\w+)", src, re.M))
     assert imports <= {"__future__", "configparser", "hashlib", "hmac", "secrets", "string"}
     assert os.path.basename(restconf.__file__) == "restconf.py"
+
+
+# --------------------------------------------------------------------------- the stdlib transport
+
+
+class _KeepAlive:
+    """A keep-alive HTTP/1.1 server on 127.0.0.1 counting connections and recording request headers.
+    ``idle`` (s): it drops a connection idle that long (as gunicorn does after 2 s)."""
+
+    def __init__(self, idle=5.0):
+        import http.server
+        import threading
+
+        owner = self
+        self.connections, self.headers, self.paths = 0, [], []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = idle
+
+            def setup(self):
+                owner.connections += 1
+                super().setup()
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                owner.headers.append(dict(self.headers))
+                owner.paths.append(self.path)
+                if self.path == "/moved":
+                    return self.answer(302, b"", {"Location": "/healtz"})
+                self.answer(200, b"healthy")
+
+            def answer(self, status, body, headers=None):
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_keep_alive_reuse_stale_connection_redirect_and_user_agent():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _KeepAlive(idle=0.3) as srv, XpumClient(srv.url, password="pw") as c:
+        for _ in range(3):
+            assert c._get("/healtz").text == "healthy"
+        assert srv.connections == 1  # the precheck's socket carried all three
+        time.sleep(0.6)  # the server dropped the idle connection meanwhile
+        assert c._get("/healtz").status_code == 200 and srv.connections == 2
+        with ThreadPoolExecutor(8) as pool:  # concurrent requests: one connection each, never shared
+            texts = list(pool.map(lambda _: c._get("/healtz").text, range(32)))
+        assert texts == ["healthy"] * 32 and srv.connections <= 2 + 8
+        before = srv.connections
+        assert [c._get("/healtz").status_code for _ in range(5)] == [200] * 5
+        assert srv.connections == before  # kept alive, from the pool
+        r = c._get("/moved")
+        assert r.status_code == 302 and srv.paths[-1] == "/moved"  # not followed
+    assert {h["User-Agent"] for h in srv.headers} == {"xpu-ops"}
+    assert all(h["Authorization"].startswith("Basic ") for h in srv.headers)
+
+
+def test_proxy_variables_are_ignored():
+    """Like httpx with trust_env=False: an HTTP(S)_PROXY in the environment is not used."""
+    with _KeepAlive() as srv:
+        code = f"import checks.xpum as x\nc = x.XpumClient({srv.url!r})\nprint(c._get('/healtz').text)\n"
+        proxy = closed_url("http")
+        env = {**os.environ, "HTTP_PROXY": proxy, "http_proxy": proxy, "HTTPS_PROXY": proxy, "ALL_PROXY": proxy}
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30,
+                             env=env, check=True)
+    assert out.stdout.strip() == "healthy" and srv.paths == ["/healtz"]
+
+
+# --------------------------------------------------------------------------- one connection-settings object
+
+
+def test_connection_settings_flag_then_env(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    cred = tmp_path / "cred"
+    cred.write_text("bob:from-file\n")
+    env = {"XPU_MANAGER_URL": "http://e:1", "XPU_MANAGER_CA_FILE": str(ca), "XPU_MANAGER_INSECURE": "1",
+           "XPU_MANAGER_TIMEOUT": "7", "XPU_MANAGER_CREDENTIALS_FILE": str(cred), "XPU_MANAGER_PASSWORD": "env-pw"}
+    s = xpum.ConnectionSettings.resolve(env)
+    assert (s.urls, s.explicit, s.ca_file, s.insecure, s.timeout) == (["http://e:1"], True, str(ca), True, 7.0)
+    assert (s.user, s.password, s.credentials_source) == ("bob", "from-file", "file")
+    assert set(s.sources.values()) == {"XPU_MANAGER_URL", "XPU_MANAGER_CA_FILE", "XPU_MANAGER_INSECURE",
+                                       "XPU_MANAGER_TIMEOUT", "XPU_MANAGER_CREDENTIALS_FILE"}
+    f = xpum.ConnectionSettings.resolve(env, url="https://f:2", ca_file=str(cred), timeout=0.5,
+                                        credentials_file=None, insecure=True)
+    assert (f.urls, f.ca_file, f.timeout, f.sources["url"], f.sources["timeout"]) == (
+        ["https://f:2"], str(cred), 0.5, "--xpum-url", "--timeout")
+    d = xpum.ConnectionSettings.resolve({"XPU_MANAGER_PASSWORD": "Zq-pw-77", "XPU_MANAGER_TIMEOUT": " "})
+    assert (d.urls, d.explicit, d.insecure, d.timeout, d.user, d.credentials_source) == (
+        xpum.DEFAULT_URLS, False, False, 3.0, "xpumadmin", "env")
+    assert "Zq-pw-77" not in repr(d) and "from-file" not in repr(s) and "from-file" not in str(vars(s))
