@@ -135,12 +135,15 @@ def bench_api(c, seconds="10"):
           pty=False, env={"PYTHONPATH": HERE})
 
 
-@task(help={"runs": "runs per side (interleaved)", "url": "XPU Manager URL the shell sequence curls"})
-def bench(c, runs="9", url=None):
-    """Benchmark local verify against the manual shell sequence and against `import torch`."""
+@task(help={"runs": "runs per side (interleaved)", "url": "XPU Manager URL the shell sequence curls (/healtz)",
+            "torch": "also verify with the torch probe against `import torch` (default: yes)"})
+def bench(c, runs="21", url=None, torch=True):
+    """Benchmark local verify against the manual shell sequence (ratio, target <= 1.5x) and against `import torch`."""
     cmd = [PY, os.path.join(HERE, "bench", "verify_bench.py"), "--runs", str(runs)]
     if url:
         cmd += ["--url", url]
+    if not torch:
+        cmd.append("--no-torch")
     c.run(" ".join(_q(a) for a in cmd), pty=False)
 
 

@@ -3,19 +3,13 @@ import os
 import sys
 
 from checks import facts as F
-from checks.result import FAIL, PASS, REGISTRY, SKIP, WARN, Result  # noqa: F401
+from checks.result import FAIL, PASS, SKIP, WARN, Result  # noqa: F401
 from checks.root import HostRoot
-
-XPUM_CHECKS = {"xpum.api", "xpum.health"}
+from checks.rules import REGISTRY  # importing checks.rules registers the checks
 
 
 def all_ids():
-    _load_rules()
     return list(REGISTRY)
-
-
-def _load_rules():
-    import checks.rules  # noqa: F401  (registers the checks)
 
 
 class Options:
@@ -67,14 +61,15 @@ def validate(opts):
         except xpum.XpumError as e:
             raise UsageError(str(e)) from None
     ids = selected(opts)
-    if "torch.xpu" in ids:
+    need = needed_facts(ids)
+    if "torch" in need:
         py = opts.python
         if os.sep not in py:
             import shutil
             py = shutil.which(py) or py
         if not (os.path.isfile(py) and os.access(py, os.X_OK)):
             raise UsageError("--python %s: no such executable" % opts.python)
-    if XPUM_CHECKS & set(ids):
+    if "xpum" in need:
         opts.xpum = _xpum_settings(opts)
     return ids
 
@@ -89,52 +84,105 @@ def _xpum_settings(opts):
         raise UsageError(str(e)) from None
 
 
-def gather(opts, ids):
-    """Read the host once. Slow probes start first and run while sysfs is read."""
-    root = HostRoot(opts.root)
-    torch_probe = xpum_bg = None
-    if "torch.xpu" in ids:
-        from checks.torch_run import TorchProbe
-        torch_probe = TorchProbe(opts.python, opts.torch_timeout, opts.env)
-    if XPUM_CHECKS & set(ids):
-        from checks import xpum
-        xpum_bg = F.Background(xpum.gather, settings=opts.xpum or _xpum_settings(opts))
-    facts = {"root": opts.root, "host_name": opts.host_name}
-    facts["platform"] = F.platform_facts(root)
-    facts["platform"]["_root"] = root.base
-    facts["pci"] = F.pci_facts(root)
-    gpus = facts["pci"].get("gpus", [])
-    facts["modules"] = F.module_facts(root)
-    facts["drm"] = F.drm_facts(root, gpus)
+# ---------------------------------------------------------------- facts, by name
+# Each takes (opts, root, facts so far). The slow ones (a thread, a child process) return a handle at once
+# and are joined, with .result(), after the others are read.
+
+
+def _platform(opts, root, facts):
+    p = F.platform_facts(root)
+    p["_root"] = root.base
+    return p
+
+
+def _gpus(facts):
+    return facts["pci"].get("gpus", [])
+
+
+def _user(opts, root, facts):
     try:
-        facts["user"] = F.user_facts(root, opts.user)
+        return F.user_facts(root, opts.user)
     except F.FactError as e:
         raise UsageError(str(e)) from None
-    facts["firmware"] = F.firmware_facts(root, {g["family"] for g in gpus if g.get("family")})
-    facts["userspace"] = F.userspace_facts(root)
+
+
+def _start_xpum(opts, root, facts):
+    from checks import xpum
+    return F.Background(xpum.gather, settings=opts.xpum or _xpum_settings(opts))
+
+
+def _services(opts, root, facts):
     wait = min(opts.xpum.timeout if opts.xpum else opts.timeout or 3.0, 2.0)
-    facts["services"] = F.service_facts(root, timeout=wait, env=opts.env) if "xpum.service" in ids \
-        or XPUM_CHECKS & set(ids) else {"binaries": {}, "units": {}, "containers": None, "systemd": None}
-    facts["xpum"] = xpum_bg.result() if xpum_bg else {}
-    facts["torch"] = torch_probe.result() if torch_probe else {}
-    if torch_probe:
+    return F.service_facts(root, timeout=wait, env=opts.env)
+
+
+class _Torch:
+    """The torch probe's child; .result() adds whether it probed this very interpreter."""
+
+    def __init__(self, opts):
+        from checks.torch_run import TorchProbe
+        self.opts, self.probe = opts, TorchProbe(opts.python, opts.torch_timeout, opts.env)
+
+    def result(self):
+        out = self.probe.result()
         try:
-            facts["torch"]["self"] = os.path.samefile(opts.python, sys.executable)
+            out["self"] = os.path.samefile(self.opts.python, sys.executable)
         except OSError:
-            facts["torch"]["self"] = False
+            out["self"] = False
+        return out
+
+
+# name -> (function, the facts it reads first, slow). Gathered in this order, slow ones started first.
+FACTS = {
+    "xpum": (_start_xpum, (), True),
+    "torch": (lambda opts, root, facts: _Torch(opts), (), True),
+    "platform": (_platform, (), False),
+    "pci": (lambda opts, root, facts: F.pci_facts(root), (), False),
+    "modules": (lambda opts, root, facts: F.module_facts(root), (), False),
+    "drm": (lambda opts, root, facts: F.drm_facts(root, _gpus(facts)), ("pci",), False),
+    "user": (_user, (), False),
+    "firmware": (lambda opts, root, facts: F.firmware_facts(root, {g["family"] for g in _gpus(facts)
+                                                                    if g.get("family")}), ("pci",), False),
+    "userspace": (lambda opts, root, facts: F.userspace_facts(root), (), False),
+    "services": (_services, (), False),
+}
+REPORT_NEEDS = ("platform", "pci", "drm", "user")  # the report's environment and gpus sections
+
+
+def needed_facts(ids):
+    """The facts the checks `ids` and the report read, with what those facts read first, in FACTS order."""
+    want = set(REPORT_NEEDS)
+    for cid in ids:
+        want.update(REGISTRY[cid].needs)
+    for name in list(want):
+        want.update(FACTS[name][1])
+    return [name for name in FACTS if name in want]
+
+
+def gather(opts, ids):
+    """Read the host once: exactly the facts the selected checks need. Slow probes run while sysfs is read."""
+    root = HostRoot(opts.root)
+    facts = {"root": opts.root, "host_name": opts.host_name}
+    names = needed_facts(ids)
+    slow = {name: FACTS[name][0](opts, root, facts) for name in names if FACTS[name][2]}
+    for name in names:
+        if not FACTS[name][2]:
+            facts[name] = FACTS[name][0](opts, root, facts)
+    for name, handle in slow.items():
+        facts[name] = handle.result()
     return facts
 
 
 def evaluate(facts, ids):
     results = []
     for cid in ids:
-        fn, title, layer = REGISTRY[cid]
+        c = REGISTRY[cid]
         try:
-            status, detail, remedy, evidence = fn(facts)
+            status, detail, remedy, evidence = c.fn(facts)
         except Exception as e:  # a bug in one check must not hide the others
             status, detail, remedy, evidence = (FAIL, "internal error in check %s: %s: %s" % (
                 cid, type(e).__name__, e), "report this as an xpu-ops bug with the --json output", {})
-        results.append(Result(cid, status, title, detail, remedy, evidence))
+        results.append(Result(cid, status, c.title, detail, remedy, evidence, c.layer))
     return results
 
 

@@ -7,7 +7,6 @@ evidence the report carries.
 import os
 import re
 import stat
-import threading
 
 from checks import families
 
@@ -21,9 +20,9 @@ PACKAGES_OF_INTEREST = (
     "intel-gpu-tools", "vainfo", "xpumanager", "xpu-smi", "libxpum2", "intel-i915-dkms", "intel-fw-gpu",
     "firmware-misc-nonfree", "firmware-intel-graphics", "linux-firmware", "intel-gsc", "libigsc1",
 )
-FW_LOG_RE = re.compile(r"\b(i915|xe)\b.*\b(GuC|HuC|DMC|GSC|firmware)\b.*"
-                       r"\b(fail|failed|error|missing|not found|-2)\b", re.I)
-XPUM_IMAGE_RE = re.compile(r"xpumanager|xpumd|xpu-manager", re.I)
+FW_LOG_PATTERN = (r"\b(i915|xe)\b.*\b(GuC|HuC|DMC|GSC|firmware)\b.*"
+                  r"\b(fail|failed|error|missing|not found|-2)\b")
+XPUM_IMAGE_PATTERN = r"xpumanager|xpumd|xpu-manager"  # both compiled where used: most runs never need them
 
 
 class FactError(Exception):
@@ -321,18 +320,21 @@ def firmware_facts(root, family_keys):
         present[key] = kinds
     log_lines = []
     log_source = None
+    if not family_keys:  # no firmware list to compare against (the check skips): the log is not needed
+        return {"blobs": present, "log_source": log_source, "log_errors": log_lines}
+    fw_log = re.compile(FW_LOG_PATTERN, re.I)
     for src in ("/var/log/kern.log", "/var/log/dmesg"):
         text = root.read(src, 4 << 20)
         if text is not None:
             log_source = src
-            log_lines = [line.strip() for line in text.splitlines() if FW_LOG_RE.search(line)][-10:]
+            log_lines = [line.strip() for line in text.splitlines() if fw_log.search(line)][-10:]
             break
     if log_source is None and root.is_real:
-        log_source, log_lines = _kmsg()
+        log_source, log_lines = _kmsg(fw_log)
     return {"blobs": present, "log_source": log_source, "log_errors": log_lines}
 
 
-def _kmsg():
+def _kmsg(fw_log):
     """Firmware errors from /dev/kmsg (non-blocking, bounded); (None, []) when unreadable."""
     try:
         fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
@@ -348,7 +350,7 @@ def _kmsg():
             except OSError:
                 continue
             msg = rec.split(";", 1)[-1].strip()
-            if FW_LOG_RE.search(msg):
+            if fw_log.search(msg):
                 hits.append(msg)
     finally:
         os.close(fd)
@@ -359,20 +361,24 @@ def _kmsg():
 
 
 def dpkg_packages(root, names=PACKAGES_OF_INTEREST):
-    text = root.read("/var/lib/dpkg/status", 64 << 20)
-    if text is None:
+    data = root.read_bytes("/var/lib/dpkg/status", 64 << 20)
+    if data is None:
         return None
     want = set(names)
     out = {}
-    for stanza in text.split("\n\n"):
-        stanza = stanza.lstrip("\n")
-        if not stanza.startswith("Package: "):
+    lead = len(data) - len(data.lstrip(b"\n"))
+    starts = [lead] if lead < 2 and data.startswith(b"Package: ", lead) else []
+    i = data.find(b"\n\nPackage: ")
+    while i >= 0:  # the stanzas' first lines; only the wanted stanzas are decoded (the file holds every package)
+        starts.append(i + 2)
+        i = data.find(b"\n\nPackage: ", i + 2)
+    for start in starts:
+        eol = data.find(b"\n", start)
+        if data[start + 9:eol if eol >= 0 else None].decode("utf-8", "replace").strip() not in want:
             continue
-        eol = stanza.find("\n")
-        if stanza[9:eol if eol > 0 else None].strip() not in want:
-            continue
+        end = data.find(b"\n\n", start)
         fields = {}
-        for line in stanza.splitlines():
+        for line in data[start:end if end >= 0 else None].decode("utf-8", "replace").splitlines():
             if line and not line[0].isspace() and ":" in line:
                 k, v = line.split(":", 1)
                 fields[k] = v.strip()
@@ -507,6 +513,7 @@ def _containers(root, timeout, env):
     if not root.is_real:
         return None
     found, engines = [], []
+    xpum_image = re.compile(XPUM_IMAGE_PATTERN, re.I)
     for sock in engine_sockets(env):
         rows = _engine_containers(sock, timeout)
         if rows is None:
@@ -515,7 +522,7 @@ def _containers(root, timeout, env):
         for c in rows:
             names = [n.lstrip("/") for n in c.get("Names") or []]
             image = c.get("Image") or ""
-            if XPUM_IMAGE_RE.search(image) or any(XPUM_IMAGE_RE.search(n) for n in names):
+            if xpum_image.search(image) or any(xpum_image.search(n) for n in names):
                 found.append({"engine": sock, "name": names[0] if names else c.get("Id", "")[:12],
                               "image": image, "state": c.get("State"), "status": c.get("Status") or "",
                               "id": (c.get("Id") or "")[:12],
@@ -527,19 +534,27 @@ def _containers(root, timeout, env):
 
 
 class Background:
-    """Run a callable in a thread; `.result()` joins it. Exceptions become {'error': ...}."""
+    """Run a callable in a thread; `.result()` waits for it. Exceptions become {'error': ...}.
+
+    A bare `_thread` thread (daemonic, like threading's daemon=True): verify needs no more, and importing
+    `threading` would cost each run about 1 ms."""
 
     def __init__(self, fn, *args, **kwargs):
+        import _thread
         self._value = None
-        self._t = threading.Thread(target=self._run, args=(fn, args, kwargs), daemon=True)
-        self._t.start()
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+        _thread.start_new_thread(self._run, (fn, args, kwargs))
 
     def _run(self, fn, args, kwargs):
         try:
             self._value = fn(*args, **kwargs)
         except Exception as e:  # a fact must never take verify down
             self._value = {"error": {"kind": "internal", "message": "%s: %s" % (type(e).__name__, e)}}
+        finally:
+            self._done.release()
 
     def result(self, timeout=None):
-        self._t.join(timeout)
+        if self._done.acquire(timeout=-1 if timeout is None else timeout):
+            self._done.release()
         return self._value

@@ -1,5 +1,4 @@
 """The GPU family table (gpu_families.json, one source for checks and roles) and pci.ids names."""
-import json
 import os
 
 PCI_IDS_PATHS = ("/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids", "/usr/share/pci.ids")
@@ -11,6 +10,7 @@ _table = None
 def table():
     global _table
     if _table is None:
+        import json
         data = json.loads(package_data("gpu_families.json").decode())
         by_id = {}
         for fam in data["families"]:

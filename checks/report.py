@@ -1,18 +1,15 @@
 """Render a report dict (the --json shape) as text or JUnit XML. Local and remote verify share these."""
-LAYERS = (("Host", ("platform", "pci.gpu")),
-          ("Kernel", ("kernel.driver", "firmware", "dri.nodes", "dri.access")),
-          ("User space", ("userspace", "torch.xpu")),
-          ("XPU Manager", ("xpum.service", "xpum.api", "xpum.health", "xpum.exposure")))
+from checks.rules import LAYERS, REGISTRY
+
 LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
 COLOR = {"pass": "\033[32m", "warn": "\033[33m", "fail": "\033[31;1m", "skip": "\033[2m"}
 RESET = "\033[0m"
 
 
-def _layer_of(cid):
-    for name, ids in LAYERS:
-        if cid in ids:
-            return name
-    return "Other"
+def _layer_of(c):
+    """A check's layer heading: the report's own "layer", else the registry's (a report without one)."""
+    layer = c.get("layer") or getattr(REGISTRY.get(c["id"]), "layer", None)
+    return layer if layer in LAYERS else "Other"
 
 
 def render_text(report, color=False, host=None):
@@ -22,9 +19,9 @@ def render_text(report, color=False, host=None):
     out.append(title)
     width = max([len(c["id"]) for c in report["checks"]] + [8])
     current = None
-    for c in sorted(report["checks"], key=lambda c: [n for n, _ in LAYERS].index(_layer_of(c["id"]))
-                    if _layer_of(c["id"]) != "Other" else 99):
-        layer = _layer_of(c["id"])
+    order = {name: i for i, name in enumerate(LAYERS)}
+    for c in sorted(report["checks"], key=lambda c: order.get(_layer_of(c), len(LAYERS))):
+        layer = _layer_of(c)
         if layer != current:
             out.append("")
             out.append(layer)

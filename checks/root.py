@@ -70,9 +70,15 @@ class HostRoot:
 
     def read(self, p, limit=1 << 20):
         """Text content, or None when absent/unreadable. Never raises."""
+        data = self.read_bytes(p, limit)
+        return None if data is None else data.decode("utf-8", "replace")
+
+    def read_bytes(self, p, limit=1 << 20):
+        """Content as bytes, or None when absent/unreadable. Never raises."""
         try:
             with open(self.path(p), "rb") as f:
-                return f.read(limit).decode("utf-8", "replace")
+                size = os.fstat(f.fileno()).st_size  # a regular file's; 0 or a page for /proc and /sys
+                return f.read(min(limit, size + 1) if size > 4096 else limit)
         except (OSError, ValueError):
             return None
 
