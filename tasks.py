@@ -50,8 +50,8 @@ def verify(c, root=None, json=False, junit=None, user=None, xpum_url=None, ca_fi
         print("xpu-ops verify: error: --limit, --forks, --host-timeout and --prometheus need --host or --inventory",
               file=sys.stderr)
         sys.exit(2)
-    if host or inventory:  # checks.remote: the same checks, shipped to the host(s) as a zipapp
-        args = [PY, "-m", "checks.remote"]
+    if host or inventory:  # xpu_ops.remote: the same checks, shipped to the host(s) as a zipapp
+        args = [PY, "-m", "xpu_ops.remote"]
         for flag, val in (("--host", host), ("--inventory", inventory), ("--key", key), ("--limit", limit),
                           ("--forks", forks), ("--host-timeout", host_timeout), ("--prometheus", prometheus)):
             if val is not None:
@@ -147,13 +147,19 @@ def bench(c, runs="21", url=None, torch=True):
     c.run(" ".join(_q(a) for a in cmd), pty=False)
 
 
-@task(help={"runs": "runs per size and side (interleaved)", "forks": "hosts at once, both sides (default 16)",
-            "sizes": "fleet sizes (default 1,10,50)", "phases": "also time the pieces of one host's run"})
-def bench_fleet(c, runs="3", forks="16", sizes="1,10,50", phases=False):
-    """Benchmark fleet verify over N loopback hosts of one test host against `ansible all -m shell` (needs root)."""
+@task(help={"runs": "runs per size and side (interleaved)", "forks": "hosts at once, every side (default 8)",
+            "sizes": "fleet sizes (default 1,10,50)", "phases": "also time the pieces of one host's run",
+            "no_ansible": "leave out the Ansible baseline", "before": "another checkout's verify, timed side by side"})
+def bench_fleet(c, runs="3", forks="8", sizes="1,10,50", phases=False, no_ansible=False, before=None):
+    """Benchmark fleet verify over N loopback hosts of one test host against its floor (N x `ssh host python3 -c
+    pass`) and `ansible all -m shell` (needs root)."""
     cmd = [PY, os.path.join(HERE, "bench", "fleet_bench.py"), "--runs", runs, "--forks", forks, "--sizes", sizes]
     if phases:
         cmd.append("--phases")
+    if no_ansible:
+        cmd.append("--no-ansible")
+    if before:
+        cmd += ["--before", before]
     c.run(" ".join(_q(a) for a in cmd), pty=False, env={"PYTHONPATH": HERE})
 
 

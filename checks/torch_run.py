@@ -74,17 +74,30 @@ class TorchProbe:
 
 
 def _torch_absent_here(python, env):
-    """True when `python` is this very interpreter, on the same module path, and torch cannot be found."""
+    """True when `python` is this very interpreter and torch is on none of the paths its child would search.
+
+    The child runs without -I/-E/-s: what this interpreter was told to leave out (PYTHONPATH, the user
+    site, as the remote runner's ``python3 -I`` does) is searched for torch too.
+    """
     import sys
     try:
         same = os.path.samefile(python, sys.executable)
     except OSError:
         return False
     env = os.environ if env is None else env
-    if not same or env.get("PYTHONPATH", "") != os.environ.get("PYTHONPATH", ""):
+    if not same or sys.flags.no_site:
+        return False
+    if not sys.flags.ignore_environment and env.get("PYTHONPATH", "") != os.environ.get("PYTHONPATH", ""):
         return False
     import importlib.util
-    return importlib.util.find_spec("torch") is None
+    if importlib.util.find_spec("torch") is not None:
+        return False
+    extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p] if sys.flags.ignore_environment else []
+    if sys.flags.no_user_site:
+        import site
+        extra.append(site.getusersitepackages())
+    from importlib.machinery import PathFinder
+    return not extra or PathFinder.find_spec("torch", extra) is None
 
 
 def _tail(b, n=5):

@@ -4,8 +4,8 @@ One Debian 12 systemd host (no GPU) gets the full default provision (Debian's In
 archive) plus XPU Manager 1.x with REST through the test-built stand-in .deb (tests/test_provision.py),
 with --diff and a known REST password. Asserted:
 
-* verify ran on the host after provisioning: the checks zipapp (checks.zipapp_build) ran there with
-  python3 only, its JSON report is on the control host, the XPU Manager checks logged in over TLS
+* verify ran on the host after provisioning: the checks zipapp (xpu_ops.zipapp) ran there from stdin
+  with python3 only, its JSON report is on the control host, the XPU Manager checks logged in over TLS
   with the REST password (a 0600 temp file on the host, removed after);
 * the host has no GPU, so pci.gpu fails: the host is failed with the failed check named, the fleet
   summary and the per-host summary say so, and `invoke provision` exits 1 (provisioned, checks fail)
@@ -95,5 +95,5 @@ def test_provision_runs_verify_with_rest_and_leaks_no_secret(systemd_host, tmp, 
     for f in reports.iterdir():
         assert SECRET.encode() not in f.read_bytes(), f
     left = h.exec(f"grep -rlF -- '{SECRET}' /tmp /var/tmp /root /etc /usr/lib/xpum 2>/dev/null; "
-                  "ls /tmp /var/tmp | grep -c xpu-ops-verify || true")
+                  "ls /tmp /var/tmp | grep -c 'xpu-ops-verify\\|xpu-ops-checks' || true")
     assert left.stdout.split() == ["0"], left.stdout

@@ -7,7 +7,7 @@ import jsonschema
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMA = json.loads((REPO / "checks" / "fleet_report.schema.json").read_text())
+SCHEMA = json.loads((REPO / "xpu_ops" / "fleet_report.schema.json").read_text())
 
 # JUnit as Jenkins/GitLab read it (the common subset): testsuites > testsuite(hostname) > testcase with at most
 # one of failure/error/skipped, and system-out.

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from checks import fleet as F
-from checks import remote
+from xpu_ops import fleet as F
+from xpu_ops import remote
 
 from tests.support.fleet_formats import parse_prometheus, validate_json, validate_junit
 from tests.support.xpum_standins import SilentListener
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 def run_remote(*args, timeout=120, **kw):
     env = {**os.environ, "NO_COLOR": "1"}
     kw = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kw}
-    return subprocess.run([sys.executable, "-m", "checks.remote", *map(str, args)], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "xpu_ops.remote", *map(str, args)], cwd=REPO, env=env,
                           text=True, timeout=timeout, **kw)
 
 

@@ -1,4 +1,4 @@
-"""checks.remote without test hosts: host specs, inventories (through ansible-inventory), the ssh
+"""xpu_ops.remote without test hosts: host specs, inventories (through ansible-inventory), the ssh
 command line, and a real run on this machine through the local connection (same wrapper, no ssh)."""
 import json
 import shlex
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from checks import remote
+from xpu_ops import remote
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,9 +78,9 @@ def test_templated_inventory_value_is_refused(tmp_path):
 
 def test_local_connection_runs_the_zipapp_here(tmp_path):
     """The wrapper script and the zipapp for real, without ssh: a report of this machine comes back."""
-    from checks import zipapp_build
+    from xpu_ops import zipapp
     t = remote.Target(name="here", connection="local", python=sys.executable)
-    out = remote.run_target(t, zipapp_build.build().read_bytes(), ["--only", "platform"], timeout=120)
+    out = remote.run_target(t, zipapp.stdin_bytes(zipapp.build()), ["--only", "platform"], timeout=120)
     assert out.error is None and out.exit == 0, out
     assert [c["id"] for c in out.report["checks"]] == ["platform"]
     missing = remote.run_target(remote.Target(name="here", connection="local", python="no-such-python3"),
@@ -90,7 +90,7 @@ def test_local_connection_runs_the_zipapp_here(tmp_path):
 
 def test_cli_usage_errors_are_one_line():
     for args in ([], ["--host", "x", "--bogus"], ["--host", "x", "--key", "/nonexistent/key"]):
-        r = subprocess.run([sys.executable, "-m", "checks.remote", *args], cwd=REPO, capture_output=True,
+        r = subprocess.run([sys.executable, "-m", "xpu_ops.remote", *args], cwd=REPO, capture_output=True,
                            text=True, timeout=60)
         lines = [x for x in r.stderr.splitlines() if x.strip()]
         assert r.returncode == 2 and len(lines) == 1, r.stderr
@@ -102,10 +102,22 @@ def test_json_of_a_fleet_names_each_host(tmp_path):
     inv = tmp_path / "hosts.ini"
     inv.write_text(f"here ansible_connection=local ansible_python_interpreter={sys.executable}\n"
                    "gone ansible_host=127.0.0.1 ansible_port=1\n")
-    r = subprocess.run([sys.executable, "-m", "checks.remote", "--inventory", str(inv), "--json",
+    r = subprocess.run([sys.executable, "-m", "xpu_ops.remote", "--inventory", str(inv), "--json",
                         "--only", "platform"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1, r.stderr
     data = json.loads(r.stdout)
     assert data["ok"] is False and set(data["hosts"]) == {"here", "gone"}
     assert data["hosts"]["here"]["ok"] is True
     assert "Connection refused" in data["hosts"]["gone"]["error"]
+
+
+def test_remote_verify_starts_without_the_monitor_or_http_libraries():
+    """`invoke verify --host` imports the control side only: not xpu_ops.monitor, httpx, FastAPI."""
+    code = ("import sys, xpu_ops.remote, xpu_ops.fleet, xpu_ops.zipapp, xpu_ops.inventory\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('httpx', 'prometheus_client', 'fastapi', 'uvicorn') or m == 'xpu_ops.monitor'))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+    r = subprocess.run([sys.executable, "-c", "import xpu_ops; print(xpu_ops.XPUMonitorService.__module__)"],
+                       cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "xpu_ops.monitor", r.stderr          # still there on first use

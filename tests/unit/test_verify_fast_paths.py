@@ -102,7 +102,9 @@ def test_read_is_a_bounded_read_of_files_and_of_proc(tmp_path):
 HEAVY = ("argparse", "gettext", "json", "threading", "encodings.idna", "ssl", "http.client", "shutil")
 
 
-@pytest.mark.parametrize("extra,loaded", [([], []), (["--json"], ["json"]), (["--help"], ["argparse", "gettext", "shutil"])])
+@pytest.mark.parametrize("extra,loaded", [
+    ([], []), (["--json"], ["json"]), (["--help"], ["argparse", "gettext", "shutil"]),
+])
 def test_a_plain_local_verify_imports_only_what_it_uses(tmp_path, extra, loaded):
     """Text report, nothing listening at the XPU Manager URL: no argparse, json, threading, idna, ssl..."""
     from tests.support.verify_run import ROOT

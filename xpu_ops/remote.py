@@ -1,22 +1,24 @@
 """Verify other hosts: the checks travel as a zipapp over one SSH connection per host.
 
-The target needs python3 and nothing else. The zipapp (``checks.zipapp_build``) is streamed on
-ssh's stdin into a temp file there, run with the host's python3 as ``--json``, and removed; the
-JSON report comes back on stdout and is rendered here with the same renderers as local verify
-(``checks.report``). Exit codes are local verify's: 0 ok, 1 a check failed, 2 usage or config
-error -- and for a single host, 2 with one line on stderr when the host cannot be verified at
-all (unreachable, refused, timed out, no python3).
+The target needs python3 and nothing else. The zipapp (``xpu_ops.zipapp``) is streamed on
+ssh's stdin and run from memory by the host's python3 (``xpu_ops.zipapp.LOADER``,
+``checks/stdin_boot.py``: nothing is written there) as ``--json``; the JSON report comes back on
+stdout and is rendered here with the same renderers as local verify (``checks.report``). Exit
+codes are local verify's: 0 ok, 1 a check failed, 2 usage or config error -- and for a single
+host, 2 with one line on stderr when the host cannot be verified at all (unreachable, refused,
+timed out, no python3).
 
-    python -m checks.remote --host [user@]host[:port] [--key FILE] [verify options]
-    python -m checks.remote --inventory FILE [--host NAME|GROUP|PATTERN] [--limit PATTERN] [--forks N]
+    python -m xpu_ops.remote --host [user@]host[:port] [--key FILE] [verify options]
+    python -m xpu_ops.remote --inventory FILE [--host NAME|GROUP|PATTERN] [--limit PATTERN] [--forks N]
                             [--timeout S] [--prometheus FILE] [verify options]
 
-With an inventory, Ansible's own view of it (``ansible-inventory --list``) gives each host's
-address, port, user, key, ssh arguments and python interpreter. Paths given to --root,
+With an inventory, Ansible's own view of it (``ansible-inventory --list``, ``xpu_ops.inventory``,
+cached for a static inventory file) gives each host's address, port, user, key, ssh arguments and
+python interpreter. Paths given to --root,
 --ca-file, --credentials-file and --python are paths on the target.
 
 More than one host is a fleet: the hosts are verified concurrently (--forks at once), each
-bounded by --host-timeout (or --timeout), and ``checks.fleet`` renders one report for all of
+bounded by --host-timeout (or --timeout), and ``xpu_ops.fleet`` renders one report for all of
 them (table, causes, --json, --junit, --prometheus); exit 0 every host ok, 1 any host failed
 or could not be verified, 2 usage error.
 """
@@ -25,66 +27,38 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shlex
-import shutil
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
+
+from xpu_ops.inventory import Target, UsageError, inventory_targets, parse_spec  # noqa: F401
+from xpu_ops.zipapp import LOADER, PYTHON_FLAGS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PROG = "xpu-ops verify"
 # Exit codes of the remote wrapper below (not of the checks): they carry the reason to us.
-RC_NO_PYTHON, RC_NO_TEMP, RC_SSH = 98, 97, 255
-# On the target: find python, copy stdin to a temp file, run it, always remove the file.
+RC_NO_PYTHON, RC_SSH = 98, 255
+# On the target: find python, then run the checks from what arrives on stdin, in memory
+# (xpu_ops.zipapp.LOADER and checks/stdin_boot.py): no file is written there. Environment variables,
+# the user site and the current directory do not decide what python imports (PYTHON_FLAGS, LOADER).
 REMOTE_SH = r"""
 py=$1; shift
 command -v "$py" >/dev/null 2>&1 || { echo "no $py on the host" >&2; exit 98; }
-f=$(mktemp "${TMPDIR:-/tmp}/xpu-ops-verify.XXXXXX") || { echo "cannot create a temp file" >&2; exit 97; }
-trap 'rm -f "$f"' EXIT
-trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
-cat > "$f" || { echo "cannot write $f" >&2; exit 97; }
-"$py" -E -s "$f" "$@"
-"""
+exec "$py" %s -c %s "$@"
+""" % (" ".join(PYTHON_FLAGS), shlex.quote(LOADER))
 SSH_BASE = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=10",
             "-o", "ServerAliveCountMax=3", "-o", "LogLevel=ERROR")
 NO_HOST_KEY_CHECK = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null")
 DEFAULT_HOST_TIMEOUT = 300.0
 
 
-class UsageError(Exception):
-    pass
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise UsageError("%s (see --help)" % message)
-
-
-@dataclass
-class Target:
-    """Where and how to run: ``connection`` is "ssh" or "local" (Ansible's ansible_connection=local)."""
-
-    name: str
-    host: str = ""
-    user: Optional[str] = None
-    port: Optional[int] = None
-    key: Optional[str] = None
-    ssh_args: list = field(default_factory=list)
-    python: str = "python3"
-    connection: str = "ssh"
-
-    @property
-    def label(self) -> str:
-        if self.connection == "local":
-            return self.name
-        host = "[%s]" % self.host if ":" in self.host else self.host
-        dest = "%s@%s" % (self.user, host) if self.user else host
-        dest = dest if self.port is None else "%s:%s" % (dest, self.port)
-        return dest if self.name in (self.host, dest) else "%s (%s)" % (self.name, dest)
 
 
 @dataclass
@@ -96,98 +70,6 @@ class Outcome:
     exit: int = EXIT_USAGE           # the host's own exit code: 0, 1, or 2
     stderr: str = ""                 # what the remote checks printed on stderr (warnings)
     seconds: float = 0.0
-
-
-# ------------------------------------------------------------------------------------ targets
-
-_SPEC = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<host>\[[^\]\s]+\]|[^:@\s\[\]]+)(?::(?P<port>\d{1,5}))?$")
-
-
-def parse_spec(spec: str) -> Target:
-    """``[user@]host[:port]`` (IPv6 as ``[::1]:22``) -> Target."""
-    m = _SPEC.match(spec or "")
-    if not m:
-        raise UsageError("cannot read host %r (use [user@]host[:port], or an inventory name with --inventory)"
-                         % spec)
-    port = int(m.group("port")) if m.group("port") else None
-    if port is not None and not 0 < port < 65536:
-        raise UsageError("port %d of %r is out of range" % (port, spec))
-    host = m.group("host").strip("[]")
-    return Target(name=spec, host=host, user=m.group("user"), port=port)
-
-
-def _ansible_inventory_cmd():
-    exe = os.path.join(os.path.dirname(sys.executable), "ansible-inventory")
-    return exe if os.access(exe, os.X_OK) else shutil.which("ansible-inventory")
-
-
-def inventory_targets(inventory: str, pattern: Optional[str] = None, timeout: float = 60) -> list:
-    """Hosts of an Ansible inventory matching pattern (a host, a group, any Ansible pattern; default all)."""
-    if not os.path.exists(inventory):
-        raise UsageError("inventory %s: no such file" % inventory)
-    exe = _ansible_inventory_cmd()
-    if not exe:
-        raise UsageError("ansible-inventory not found (run bin/setup)")
-    cmd = [exe, "-i", inventory, "--list"] + (["--limit", pattern] if pattern else [])
-    env = dict(os.environ, ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_NOCOLOR="1")
-    checkout_cfg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ansible.cfg")
-    if "ANSIBLE_CONFIG" not in env and os.path.exists(checkout_cfg):
-        env["ANSIBLE_CONFIG"] = checkout_cfg
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        raise UsageError("ansible-inventory -i %s took more than %d s" % (inventory, timeout)) from None
-    if r.returncode != 0:
-        lines = [x for x in r.stderr.splitlines() if x.strip()]
-        raise UsageError("inventory %s: %s" % (inventory, lines[-1] if lines else "ansible-inventory failed"))
-    data = json.loads(r.stdout or "{}")
-    hostvars = data.get("_meta", {}).get("hostvars", {})
-    names = sorted(set(hostvars) | _group_hosts(data, "all"))
-    if not names:
-        raise UsageError("inventory %s: no host matches %r" % (inventory, pattern or "all"))
-    return [_target_from_vars(n, hostvars.get(n, {})) for n in names]
-
-
-def _group_hosts(data, group, seen=None):
-    seen = seen if seen is not None else set()
-    if group in seen:
-        return set()
-    seen.add(group)
-    g = data.get(group, {})
-    out = set(g.get("hosts", []))
-    for child in g.get("children", []):
-        out |= _group_hosts(data, child, seen)
-    return out
-
-
-def _target_from_vars(name: str, hv: dict) -> Target:
-    def var(*keys):
-        for k in keys:
-            v = hv.get(k)
-            if v not in (None, ""):
-                if isinstance(v, str) and "{{" in v:
-                    raise UsageError("%s: %s=%r is a template; give verify the value itself" % (name, k, v))
-                return v
-        return None
-    t = Target(name=name, host=str(var("ansible_host", "ansible_ssh_host") or name))
-    conn = var("ansible_connection")
-    if conn == "local":
-        t.connection = "local"
-    elif conn not in (None, "ssh", "smart", "paramiko", "paramiko_ssh"):
-        raise UsageError("%s: ansible_connection=%s is not supported by verify (ssh or local)" % (name, conn))
-    user = var("ansible_user", "ansible_ssh_user")
-    t.user = str(user) if user else None
-    port = var("ansible_port", "ansible_ssh_port")
-    t.port = int(port) if port else None
-    key = var("ansible_ssh_private_key_file", "ansible_private_key_file")
-    t.key = os.path.expanduser(str(key)) if key else None
-    for k in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
-        if var(k):
-            t.ssh_args += shlex.split(str(var(k)))
-    py = var("ansible_python_interpreter")
-    if py and not str(py).startswith("auto"):
-        t.python = str(py)
-    return t
 
 
 # ------------------------------------------------------------------------------------ running
@@ -275,8 +157,6 @@ def run_target(t: Target, payload: bytes, checks_argv: list,
         out.kind = "no_python"
         out.error = "%s (install python3 there, or give --interpreter / ansible_python_interpreter)" % (
             last or "no python3 on the host")
-    elif r.returncode == RC_NO_TEMP:
-        out.error = last or "cannot write the checks to a temp file there"
     elif r.returncode == EXIT_USAGE:
         out.error = last.removeprefix(PROG + ": error: ") or "usage or config error"
     else:
@@ -379,8 +259,8 @@ def verify_targets(targets, checks_args, timeout=DEFAULT_HOST_TIMEOUT, forks=8, 
     on_done(outcome) is called (from one thread at a time) as each host finishes.
     """
     import threading
-    from checks import zipapp_build
-    payload = open(zipapp or zipapp_build.build(), "rb").read()
+    from xpu_ops import zipapp as Z
+    payload = Z.stdin_bytes(zipapp or Z.build())
     lock = threading.Lock()
 
     def one(t):
@@ -409,7 +289,7 @@ def selected_ids(a) -> list:
 
 
 def _write_file(flag, path, text):
-    from checks import fleet as F
+    from xpu_ops import fleet as F
     try:
         F.write_atomic(path, text)
     except OSError as e:
@@ -418,7 +298,7 @@ def _write_file(flag, path, text):
 
 def _fleet_main(a, targets) -> int:
     """Several hosts: concurrently, with progress on a terminal; one fleet report."""
-    from checks import fleet as F
+    from xpu_ops import fleet as F
     ids = selected_ids(a)
     for flag, path in (("--junit", a.junit), ("--prometheus", a.prometheus)):
         folder = os.path.dirname(os.path.abspath(path)) if path else None
@@ -473,7 +353,7 @@ def main(argv=None) -> int:
         if a.junit and o.report is not None:
             _write_file("--junit", a.junit, R.render_junit(o.report, host=o.target.name))
         if a.prometheus:       # one host is a fleet of one for the collector
-            from checks import fleet as F
+            from xpu_ops import fleet as F
             _write_file("--prometheus", a.prometheus,
                         F.render_prometheus(F.fleet_report([o], ids, started, time.time())))
     except UsageError as e:

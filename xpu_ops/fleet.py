@@ -1,7 +1,7 @@
-"""One report for many hosts: what ``checks.remote`` gathered, as a table, causes, JSON, JUnit, Prometheus.
+"""One report for many hosts: what ``xpu_ops.remote`` gathered, as a table, causes, JSON, JUnit, Prometheus.
 
 ``fleet_report(outcomes, ...)`` turns the per-host Outcomes into one dict (the ``--json`` object,
-schema in ``checks/fleet_report.schema.json``); every renderer below reads that dict only:
+schema in ``xpu_ops/fleet_report.schema.json``); every renderer below reads that dict only:
 
 * ``render_fleet_text``: a table host x check (pass/warn/fail/skip, or the reason a host could
   not be verified), the failures and warnings grouped by cause with their hosts and remedy, and
