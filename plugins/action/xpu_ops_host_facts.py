@@ -1,10 +1,11 @@
 """Action plugin: read the facts the roles decide on with the checks' own code, on the host.
 
-The checks zipapp (``checks.zipapp_build``, the archive verify ships) is copied into Ansible's
-remote temp folder, run as ``python3 checks.pyz --facts`` and removed with the folder: one reader
-of host facts (``checks.role_facts``: the checks' platform and PCI facts, Secure Boot, kernel
-headers, render nodes), no second set of WSL/container rules. Read-only, so it runs in check mode
-too, and it never reports a change. Documentation: plugins/modules/xpu_ops_host_facts.py.
+The checks zipapp (``xpu_ops.zipapp``) runs on the host the way verify.yml and ``invoke verify --host``
+run it: ``python3 -E -s -c LOADER --facts`` with the archive on stdin, imported from memory (no file of
+the checks is written there), through Ansible's command module. One reader of host facts
+(``checks.role_facts``: the checks' platform and PCI facts, Secure Boot, kernel headers, render nodes),
+no second set of WSL/container rules. Read-only, so it runs in check mode too, and it never reports a
+change. Documentation: plugins/modules/xpu_ops_host_facts.py.
 """
 import json
 import os
@@ -18,22 +19,21 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 _AUTO = ("auto", "auto_legacy", "auto_silent", "auto_legacy_silent")
 
 
-def _zipapp():
-    """Path of the checks zipapp, built from this checkout (cached by content)."""
+def _runner():
+    """(python arguments, stdin text) that run the checks zipapp from memory: xpu_ops.zipapp's, built from
+    this checkout (cached by content)."""
     if REPO not in sys.path:
         sys.path.insert(0, REPO)
     try:
-        try:
-            from xpu_ops import zipapp as builder  # noqa: PLC0415  (the control host's checkout)
-        except ImportError:
-            from checks import zipapp_build as builder  # noqa: PLC0415  (before the builder moved to xpu_ops)
-        return str(builder.build())
+        from xpu_ops import zipapp  # noqa: PLC0415  (the control host's checkout)
+
+        pyz = zipapp.build()
+        return [*zipapp.PYTHON_FLAGS, "-c", zipapp.LOADER], zipapp.stdin_text(pyz).read_text()
     except Exception as e:  # the build's own errors, one line
         raise AnsibleActionFail("xpu_ops_host_facts: cannot build the checks zipapp: %s" % e) from None
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
     _VALID_ARGS = frozenset(("root", "python"))
 
     def _python(self, task_vars):
@@ -51,20 +51,18 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         del tmp
-        root = self._task.args.get("root") or "/"
-        local = _zipapp()
-        shell = self._connection._shell
-        tmpdir = shell.tmpdir or self._make_tmp_path()
-        remote = shell.join_path(tmpdir, "xpu-ops-checks.pyz")
+        python_args, stdin = _runner()
+        argv = shlex.split(self._python(task_vars)) + python_args + ["--facts", "--root",
+                                                                      self._task.args.get("root") or "/"]
+        check_mode, self._task.check_mode = self._task.check_mode, False    # read-only: it runs in check mode too
         try:
-            self._transfer_file(local, remote)
-            self._fixup_perms2((tmpdir, remote))
-            argv = shlex.split(self._python(task_vars)) + [remote, "--facts", "--root", root]  # "/usr/bin/env python3"
-            res = self._low_level_execute_command(" ".join(shlex.quote(a) for a in argv), sudoable=True)
+            res = self._execute_module(module_name="ansible.legacy.command", task_vars=task_vars,
+                                       module_args={"argv": argv, "stdin": stdin, "stdin_add_newline": False})
         finally:
-            self._remove_tmp_path(tmpdir)
+            self._task.check_mode = check_mode
+            self._remove_tmp_path(self._connection._shell.tmpdir)
         if res.get("rc") != 0:
-            why = (res.get("stderr") or res.get("stdout") or "").strip().splitlines()
+            why = (res.get("stderr") or res.get("msg") or res.get("stdout") or "").strip().splitlines()
             raise AnsibleActionFail("xpu_ops_host_facts: the checks could not read the host (exit %s)%s"
                                     % (res.get("rc"), ": " + why[-1] if why else ""))
         try:

@@ -7,9 +7,10 @@ DOCUMENTATION = r"""
 module: xpu_ops_host_facts
 short_description: Read the facts the Intel GPU roles decide on, with the checks' own code (read-only)
 description:
-  - Copies the checks zipapp (the archive verify runs) to the host's Ansible temp folder, runs
-    C(python3 checks.pyz --facts) and removes it. The facts are the checks' own (checks/facts.py,
-    checks/role_facts.py), so provisioning and verify share one set of rules for GPUs, WSL2 and containers.
+  - Runs the checks zipapp (xpu_ops.zipapp) on the host as verify does, C(python3 -E -s -c LOADER --facts) with
+    the archive on stdin, imported from memory: no file of the checks is written there. The facts are the
+    checks' own (checks/facts.py, checks/role_facts.py), so provisioning and verify share one set of rules
+    for GPUs, WSL2 and containers.
   - Changes nothing; runs in check mode too.
 options:
   root:

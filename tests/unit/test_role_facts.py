@@ -1,5 +1,5 @@
 """The roles read host facts through the checks' own code: `python -m checks --facts` and the action
-plugin xpu_ops_host_facts that runs it from the zipapp on the host (read-only, check mode too)."""
+plugin xpu_ops_host_facts that runs it on the host from the zipapp on stdin (read-only, check mode too)."""
 import importlib.util
 import json
 import os
@@ -133,4 +133,4 @@ def test_action_plugin_in_check_mode_leaves_nothing_on_the_host(tmp_path):
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     seen = json.loads(out.read_text())
     assert seen == {"families": [["arc-b"], []], "wsl2": [False, True], "changed": False}
-    assert not list(remote_tmp.glob("*")), "the zipapp was left on the host"
+    assert not list(remote_tmp.glob("*")), "something was left in the host's temp folder"
