@@ -120,12 +120,14 @@ PLAY = """
 """
 
 
-def test_action_plugin_in_check_mode_leaves_nothing_on_the_host(tmp_path):
+@pytest.mark.parametrize("pipelining", ["True", "False"])   # on the connection's stdin, or the command module's
+def test_action_plugin_in_check_mode_leaves_nothing_on_the_host(tmp_path, pipelining):
     roots = [ht.arc_b_xe(tmp_path / "arc").root, ht.wsl2(tmp_path / "wsl").root]
     play, out, remote_tmp = tmp_path / "play.yml", tmp_path / "out.txt", tmp_path / "remote-tmp"
     play.write_text(PLAY)
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_REMOTE_TMP": str(remote_tmp),
-           "ANSIBLE_NOCOLOR": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+           "ANSIBLE_PIPELINING": pipelining, "ANSIBLE_NOCOLOR": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     r = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
                         "--check", "-e", f"ansible_python_interpreter={sys.executable}",
                         "-e", json.dumps({"roots": [str(x) for x in roots], "out": str(out)}), str(play)],
