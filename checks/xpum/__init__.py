@@ -1,8 +1,8 @@
 """The XPU Manager client: 1.x REST (``xpum_rest``) and the 2.x Prometheus exporter (``xpumd``).
 
 One client for the checks, ``invoke status/metrics`` and the HTTP service, on the standard library
-alone (it runs on verified hosts). Facts it relies on: shared/reference/xpumanager.md and the modules'
-docstrings, which name their upstream sources. One concern per module:
+alone (it runs on verified hosts). Facts it relies on come from intel/xpumanager; each
+module's docstring names the upstream files it follows. One concern per module:
 
 ``errors``      XpumError and its kinds, the password's Secret
 ``settings``    ConnectionSettings (flag, then environment), URLs, credentials

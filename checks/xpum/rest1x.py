@@ -1,6 +1,6 @@
 """XPU Manager 1.x REST (``xpum_rest``): GPU list, health and stats, and concurrent waves of them.
 
-Upstream facts (rest/xpum_rest_main.py, rest/views/*.py; shared/reference/xpumanager.md): everything but
+Upstream facts (intel/xpumanager rest/xpum_rest_main.py, rest/views/*.py): everything but
 ``/rest/v1/version`` needs Basic auth; unknown devices answer 404 (``/devices/<id>``, ``/health``) or
 400 (``/stats``); ``/devices/<id>`` carries the memory size; with ``XPUM_EXPORTER_ONLY=1`` the REST
 routes do not exist (Flask's HTML 404) and only ``/metrics`` and ``/healtz`` answer.

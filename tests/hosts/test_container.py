@@ -1,6 +1,6 @@
 """roles/xpumanager_container on a real engine: podman's Docker-compatible socket + a real compose client.
 
-The engine is rootful podman with runc (shared/reference/test-hosts.md, D), served by
+The engine is rootful podman with runc (the CI machine's recipe for a Docker-compatible engine), served by
 ``podman system service`` on a socket in a temp folder (DOCKER_HOST=unix://...). The compose client
 is Debian's docker-compose (1.29, talks to that socket). The image is a stand-in for XPU Manager
 built here from the cached Debian rootfs (tests/support/testhosts.py) plus tests/support/xpum_standins.py and

@@ -1,6 +1,6 @@
 """Real test hosts: a Debian 12 rootfs built once, and systemd hosts started from it with podman.
 
-The recipe is the one tried on the CI machine (shared/reference/test-hosts.md, B):
+The recipe is the one tried on the CI machine:
 
 * one rootfs per package list, built with debootstrap into a temp folder and renamed into
   ``.cache/testhosts/`` when complete, so a cut build never leaves a half rootfs behind;
