@@ -58,7 +58,8 @@ def platform_facts(root):
             osr[k.strip()] = v.strip().strip('"')
     release = root.read_line("/proc/sys/kernel/osrelease")
     dxg = root.is_char_device("/dev/dxg") if root.lexists("/dev/dxg") else False
-    # /dev/dxg (dxgkrnl) exists only under Microsoft's WSL2 kernels, whatever their release string says
+    # /dev/dxg is dxgkrnl's, a driver of Microsoft's WSL2 kernels only (torvalds/linux drivers/hv has none,
+    # Makefile @688d794c4c3f8b08c814381ee2edd3ede5856056): WSL2 whatever the release string says
     wsl = bool(release and "microsoft-standard-wsl2" in release.lower()) or dxg
     container = None
     if root.exists("/.dockerenv"):
@@ -271,9 +272,24 @@ def _parse_colon_file(text, min_fields):
     return rows
 
 
+def read_groups(root):
+    """/etc/group of the root as rows [name, password, gid, members]."""
+    return _parse_colon_file(root.read("/etc/group"), 4)
+
+
+def group_names(groups):
+    """gid -> name from read_groups' rows; the first line of a gid wins, as getgrgid(3) answers."""
+    names = {}
+    for g in groups:
+        gid = _int(g[2], 10)
+        if gid is not None:
+            names.setdefault(gid, g[0])
+    return names
+
+
 def user_facts(root, user=None):
     passwd = _parse_colon_file(root.read("/etc/passwd"), 7)
-    groups = _parse_colon_file(root.read("/etc/group"), 4)
+    groups = read_groups(root)
     if user is None:
         uid = os.getuid()
         sudo_user = os.environ.get("SUDO_USER") if uid == 0 else None
@@ -290,7 +306,7 @@ def user_facts(root, user=None):
         if explicit:
             raise FactError("user '%s' not found in %s" % (user, root.path("/etc/passwd")))
         return {"name": user, "uid": None, "gid": None, "groups": [], "gids": [], "known": False,
-                "group_names": {_int(g[2], 10): g[0] for g in groups}}
+                "group_names": group_names(groups)}
     uid, gid = _int(entry[2], 10), _int(entry[3], 10)
     member = [g for g in groups if user in g[3].split(",") or _int(g[2], 10) == gid]
     session_gids = None
@@ -300,7 +316,7 @@ def user_facts(root, user=None):
         "name": user, "uid": uid, "gid": gid, "known": True,
         "groups": sorted(g[0] for g in member), "gids": sorted({_int(g[2], 10) for g in member}),
         "session_gids": session_gids,
-        "group_names": {_int(g[2], 10): g[0] for g in groups},
+        "group_names": group_names(groups),
     }
 
 

@@ -34,15 +34,6 @@ def boot_facts(root, kernel):
             "kernel_headers": bool(modules) and root.is_dir(modules + "/build")}
 
 
-def _group_names(root):
-    names = {}
-    for line in (root.read("/etc/group") or "").splitlines():
-        parts = line.split(":")
-        if len(parts) >= 3 and parts[2].isdigit():
-            names.setdefault(int(parts[2]), parts[0])
-    return names
-
-
 def render_nodes(root):
     """Every /dev/dri/renderD* with its group (the group users join to reach the GPU)."""
     out, names = [], None
@@ -51,7 +42,7 @@ def render_nodes(root):
         if st is None:
             continue
         if names is None:
-            names = _group_names(root)
+            names = F.group_names(F.read_groups(root))
         group = names.get(st.st_gid)
         if group is None and root.is_real:
             import grp
