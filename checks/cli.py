@@ -125,10 +125,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("xpu-ops verify: interrupted", file=sys.stderr)
         return 130
+    from checks.foreign import clean_tree
+    rep = clean_tree(rep)     # names and text from the host: no terminal escapes, no undecodable bytes
     if a.junit:
         try:
-            with open(a.junit, "w") as f:
-                f.write(R.render_junit(rep))
+            R.write_atomic(a.junit, R.render_junit(rep))
         except OSError as e:
             print("xpu-ops verify: error: cannot write --junit %s: %s" % (a.junit, e.strerror), file=sys.stderr)
             return EXIT_USAGE

@@ -308,7 +308,9 @@ def user_facts(root, user=None):
         return {"name": user, "uid": None, "gid": None, "groups": [], "gids": [], "known": False,
                 "group_names": group_names(groups)}
     uid, gid = _int(entry[2], 10), _int(entry[3], 10)
-    member = [g for g in groups if user in g[3].split(",") or _int(g[2], 10) == gid]
+    # a group whose gid is not a number (a damaged or hostile --root) is left out: it names no gid
+    groups = [g for g in groups if _int(g[2], 10) is not None]
+    member = [g for g in groups if user in g[3].split(",") or (gid is not None and _int(g[2], 10) == gid)]
     session_gids = None
     if root.is_real and uid == os.getuid():
         session_gids = sorted(set(os.getgroups()) | {os.getgid()})

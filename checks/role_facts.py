@@ -19,11 +19,7 @@ SECURE_BOOT_VAR = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-
 def boot_facts(root, kernel):
     """EFI, Secure Boot (enabled, disabled, unknown) and whether the running kernel's headers are there."""
     efi = root.is_dir("/sys/firmware/efi")
-    try:
-        with open(root.path(SECURE_BOOT_VAR), "rb") as f:
-            var = f.read(8)
-    except OSError:
-        var = b""
+    var = root.read_bytes(SECURE_BOOT_VAR, 8) or b""
     if len(var) >= 5:
         secure_boot = "enabled" if var[4] == 1 else "disabled"
     else:

@@ -15,6 +15,8 @@ import sys
 import threading
 import time
 
+from checks.foreign import clean
+
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE = 0, 1, 2
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 12788
 
@@ -170,7 +172,7 @@ def cmd_status(a, out):
     from xpu_ops.monitor import XPUMonitorService
 
     st = XPUMonitorService(settings=_settings(a)).get_status()
-    out.write(json.dumps(st, indent=2) + "\n" if a.json else render_status(st))
+    out.write(json.dumps(st, indent=2) + "\n" if a.json else clean(render_status(st)))  # upstream's words: no escapes
     return EXIT_OK if st["xpu_manager"]["available"] else EXIT_UNAVAILABLE
 
 
@@ -184,13 +186,13 @@ def cmd_metrics(a, out):
         print(f"xpu-ops metrics: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except XPUManagerUnavailable as e:
-        print(f"xpu-ops metrics: XPU Manager is not available ({e.kind}): {e}", file=sys.stderr)
+        print(f"xpu-ops metrics: XPU Manager is not available ({e.kind}): {clean(str(e))}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     if a.json:
         out.write(json.dumps(body, indent=2) + "\n")
     else:
         gpu = next((g for g in monitor.get_gpu_list() if g["device_id"] == a.device_id), None)
-        out.write(render_metrics(body, gpu))
+        out.write(clean(render_metrics(body, gpu)))
     return EXIT_OK
 
 

@@ -15,11 +15,11 @@ Control-host only (not put into the zipapp).
 """
 from __future__ import annotations
 
-import os
 import re
 import sys
-import tempfile
 import time
+
+from checks.report import write_atomic  # noqa: F401  (the textfile, the JUnit: one atomic writer)
 
 STATUSES = ("pass", "warn", "fail", "skip", "unreachable")
 STATUS_VALUE = {s: i for i, s in enumerate(STATUSES)}      # xpu_ops_check_status: 0 pass .. 4 unreachable
@@ -263,24 +263,6 @@ def render_prometheus(fleet: dict) -> str:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(_Fleet())
     return generate_latest(reg).decode()
-
-
-def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
-    """Write text to path through a temp file in the same folder and a rename: a reader (node_exporter)
-    sees the old file or the new one, never half of one. The temp name does not end in .prom."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ------------------------------------------------------------------------------------ progress

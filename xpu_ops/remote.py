@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
 
+from checks.foreign import clean, clean_tree, report_problem
 from xpu_ops.inventory import Target, UsageError, inventory_targets, parse_spec  # noqa: F401
 from xpu_ops.zipapp import LOADER, PYTHON_FLAGS
 
@@ -135,19 +136,23 @@ def run_target(t: Target, payload: bytes, checks_argv: list,
         return out
     out.seconds = time.monotonic() - t0
     stdout = r.stdout.decode("utf-8", "replace")
-    stderr = r.stderr.decode("utf-8", "replace")
+    stderr = clean(r.stderr.decode("utf-8", "replace"))    # the host's words: no terminal escapes
     last = _last_line(stderr)
     if r.returncode in (EXIT_OK, EXIT_FAILED):
         try:
             report = json.loads(stdout)
             if not isinstance(report, dict) or "checks" not in report or "ok" not in report:
                 raise ValueError("not a report")
-        except ValueError:
+        except (ValueError, RecursionError):
             out.error = "the checks printed no JSON report (exit %d)%s" % (
                 r.returncode, ": " + last if last else "")
             out.kind = "error"
             return out
-        out.report, out.exit, out.stderr = report, r.returncode, stderr
+        why = report_problem(report)   # a broken or hostile host: its own error, never the whole fleet's
+        if why:
+            out.error, out.kind = "the checks' report is not valid: %s" % clean(why), "error"
+            return out
+        out.report, out.exit, out.stderr = clean_tree(report), r.returncode, stderr
         return out
     out.kind = "error"
     if r.returncode == RC_SSH and t.connection == "ssh":
