@@ -3,10 +3,14 @@
 kept on the control host, a host whose checks cannot run is failed with the reason."""
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 from xpu_ops import zipapp
 
@@ -51,3 +55,64 @@ def test_checks_that_cannot_run_fail_the_host_with_the_reason(tmp_path):
     assert "localhost: NOT VERIFIED: the checks could not run (exit 2): " \
            "xpu-ops verify: error: unknown check id 'nosuch'" in out
     assert not (tmp_path / "reports" / "localhost.json").exists()
+
+
+RACER = r'''
+import os, sys, time
+marker_dir, deadline = sys.argv[1], time.monotonic() + float(sys.argv[2])
+payload = "import os\nopen(%r, 'w').write('payload ran as uid=%%d' %% os.getuid())\n" % (marker_dir + "/PWNED",)
+mine = []
+for p in ("/var/tmp/xpu-ops-checks.pyz", "/tmp/xpu-ops-checks.pyz"):     # the old fixed path, and its twin
+    try:
+        with open(p, "x") as f:
+            f.write(payload)
+        os.chmod(p, 0o666)
+        mine.append(p)
+    except OSError:
+        pass
+print("ready", *mine, flush=True)
+seen = set()
+while time.monotonic() < deadline and not os.path.exists(marker_dir + "/stop"):
+    for d in ("/tmp", "/var/tmp"):
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for n in names:
+            p = os.path.join(d, n)
+            if p in mine or p in seen or "xpu" not in n.lower():
+                continue
+            seen.add(p)
+            if os.access(p, os.W_OK):             # never written to: only noted
+                print("writable", p, flush=True)
+    time.sleep(0.005)
+'''
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
+def test_f1_an_unprivileged_racer_never_gets_its_code_run(tmp_path):
+    """Security review F1: a local user pre-creates the fixed path the checks were once copied to (and
+    watches /tmp and /var/tmp for anything of ours it could rewrite) while the playbook runs as root."""
+    marker_dir = tempfile.mkdtemp(prefix="xpu-ops-f1-")
+    os.chmod(marker_dir, 0o777)
+    racer = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                              RACER, marker_dir, "240"], stdout=subprocess.PIPE, text=True, cwd="/")
+    try:
+        ready = racer.stdout.readline().split()
+        assert ready[:1] == ["ready"]
+        r = run_playbook(tmp_path, "-e", json.dumps({"xpu_ops_verify_args": "--only platform"}))
+        open(os.path.join(marker_dir, "stop"), "w").close()
+        noted, _ = racer.communicate(timeout=30)
+        assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+        assert not os.path.exists(os.path.join(marker_dir, "PWNED"))
+        assert "writable" not in noted, noted
+        report = json.loads((tmp_path / "reports" / "localhost.json").read_text())
+        assert [(c["id"], c["status"]) for c in report["checks"]] == [("platform", "pass")]
+        for p in ready[1:]:                                        # untouched by the playbook
+            assert os.stat(p).st_uid == 65534 and "PWNED" in Path(p).read_text()
+    finally:
+        if racer.poll() is None:
+            racer.kill()
+        for p in ready[1:] if "ready" in locals() else ():
+            os.unlink(p)
+        shutil.rmtree(marker_dir)
