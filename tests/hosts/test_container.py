@@ -222,6 +222,9 @@ def test_deploy_least_privilege_verify_redeploy_update_privileged_teardown(engin
         assert set(mounts) == {"/usr/lib/xpum/rest/conf", "/run/xpu-ops"}
         assert all(m["RW"] is False for m in mounts.values()), mounts
         assert not any(m["Source"] == "/dev" for m in c["Mounts"])
+        # read-only root with tmpfs where the service writes, pids and memory limits (security review F19)
+        assert hc["ReadonlyRootfs"] is True and "/tmp" in (hc.get("Tmpfs") or {}), hc.get("Tmpfs")
+        assert hc["PidsLimit"] == 512 and hc["Memory"] == 2 << 30
         assert st["Health"]["Status"] == "healthy", st["Health"]
         env_vars = dict(e.split("=", 1) for e in c["Config"]["Env"])
         assert env_vars["XPUM_REST_HOST"] == "127.0.0.1"

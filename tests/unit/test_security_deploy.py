@@ -54,3 +54,56 @@ def test_f18_systemd_analyze_security_rates_the_unit_1_x():
     cp.optionxform = str
     cp.read_string(UNIT.read_text())
     assert cp["Service"]["DynamicUser"] == "yes" and cp["Service"]["CapabilityBoundingSet"] == ""
+
+
+# ------------------------------------------------------------------------------------------------ F19
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def _render(tmp_path, *extra):
+    import yaml
+    out = tmp_path / "compose.yml"
+    args = [str(REPO / ".venv" / "bin" / "invoke"), "render-compose", "--output", str(out)]
+    for ev in extra:
+        args += ["-e", ev]
+    r = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=180)
+    if r.returncode:
+        return r, None
+    return r, yaml.safe_load(out.read_text())["services"]["xpu-manager"]
+
+
+def test_f19_defaults_read_only_tmpfs_and_limits(tmp_path):
+    r, svc = _render(tmp_path)
+    assert svc, r.stdout + r.stderr
+    assert svc["read_only"] is True and svc["tmpfs"] == ["/tmp:size=64m"]
+    assert svc["pids_limit"] == 512 and svc["mem_limit"] == "2g"
+    assert svc["cap_drop"] == ["ALL"] and "privileged" not in svc
+    r, svc2 = _render(tmp_path, "xpumanager_container_line=2")
+    assert svc2, r.stdout + r.stderr
+    assert svc2["read_only"] is True and svc2["tmpfs"] == ["/run/xpumd:size=16m"]   # the image's XDG_RUNTIME_DIR
+
+
+def test_f19_digest_pins_the_image_and_everything_is_overridable(tmp_path):
+    import json
+    r, svc = _render(tmp_path, "xpumanager_container_digest_v1=" + DIGEST)
+    assert svc, r.stdout + r.stderr
+    assert svc["image"] == "docker.io/intel/xpumanager:v1.2.27@" + DIGEST
+    r, svc = _render(tmp_path, json.dumps({"xpumanager_container_read_only": False, "xpumanager_container_pids_limit": 0,
+                                           "xpumanager_container_mem_limit": "", "xpumanager_container_tmpfs_v1": []}))
+    assert svc, r.stdout + r.stderr
+    assert not {"read_only", "tmpfs", "pids_limit", "mem_limit"} & set(svc)
+    r, svc = _render(tmp_path, "xpumanager_container_line=2", "xpumanager_container_digest_v2=" + DIGEST,
+                     "xpumanager_container_registry=mirror.example:5000")
+    assert svc["image"] == "mirror.example:5000/intel/xpumanager/xpumd:v2.0.0@" + DIGEST
+
+
+def test_f19_defaults_are_typed_in_the_argument_specs():
+    import yaml
+    spec = yaml.safe_load((REPO / "roles/xpumanager_container/meta/argument_specs.yml").read_text())
+    opts = spec["argument_specs"]["main"]["options"]
+    defaults = yaml.safe_load((REPO / "roles/xpumanager_container/defaults/main.yml").read_text())
+    for k in ("xpumanager_container_digest_v1", "xpumanager_container_digest_v2", "xpumanager_container_read_only",
+              "xpumanager_container_tmpfs_v1", "xpumanager_container_tmpfs_v2", "xpumanager_container_pids_limit",
+              "xpumanager_container_mem_limit"):
+        assert opts[k]["default"] == defaults[k], k
