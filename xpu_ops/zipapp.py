@@ -6,7 +6,9 @@ standard library only (Python 3.9+), so no third-party package goes in, and the 
 (this module, ``xpu_ops.remote``, ``xpu_ops.fleet``) lives outside ``checks``. Built once per
 content and cached as ``<cache>/xpu-ops-checks-<hash>.pyz``; the bytes are reproducible (fixed
 timestamps and modes), and every build goes to a temp name and is renamed, so a cut build never
-leaves a broken archive in the cache.
+leaves a broken archive in the cache. A cached archive is reused only when it holds exactly this
+checkout's members and only we can change it (ours, not group/other-writable), and its compiled
+code (``.code``) likewise; anything else is built again.
 
 How a host runs it, the same way for ``xpu_ops.remote`` (ssh) and ``playbooks/verify.yml`` (Ansible):
 ``python3 -E -s -c LOADER [verify options]`` with, on stdin, one line of base64 (``checks/stdin_boot.py``,
@@ -100,7 +102,7 @@ def build(cache_dir: Path | None = None, keep: int = 5) -> Path:
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     items = members()
     target = cache_dir / ("xpu-ops-checks-%s.pyz" % content_hash(items))
-    if target.is_file():
+    if _holds(target, items):          # the name is no proof: a cached archive is reused only if it holds these
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".pyz", dir=cache_dir)
@@ -123,6 +125,33 @@ def build(cache_dir: Path | None = None, keep: int = 5) -> Path:
     return target
 
 
+def _private(path: Path) -> bool:
+    """A regular file (not a link) that only we can change: ours, not group/other-writable, in such a folder."""
+    import stat
+    try:
+        for st in (os.lstat(path), os.stat(path.parent)):
+            if st.st_uid != os.getuid() or st.st_mode & 0o022:
+                return False
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _holds(pyz: Path, items) -> bool:
+    """Whether the archive at pyz is exactly `items` (names in order, bytes), and only we can change it."""
+    if not _private(pyz):
+        return False
+    import zipfile
+    try:
+        with zipfile.ZipFile(pyz) as z:
+            infos = z.infolist()
+            if [i.filename for i in infos] != [arc for arc, _ in items]:
+                return False
+            return all(z.read(info) == data for info, (_, data) in zip(infos, items))
+    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, EOFError):
+        return False
+
+
 def boot_source() -> bytes:
     """checks/stdin_boot.py: what LOADER runs on the host."""
     return (PACKAGE_DIR / "stdin_boot.py").read_bytes()
@@ -136,10 +165,11 @@ def code_line(pyz: Path) -> bytes:
     import zlib
     pyz = Path(pyz)
     cached = pyz.with_suffix(".%s.code" % sys.implementation.cache_tag)
-    try:
-        return cached.read_bytes()
-    except OSError:
-        pass
+    if _private(cached):                # compiled code runs on every host: only from a file no one else can change
+        try:
+            return cached.read_bytes()
+        except OSError:
+            pass
     import zipfile
     code = {}
     with zipfile.ZipFile(pyz) as z:

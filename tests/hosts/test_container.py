@@ -235,7 +235,8 @@ def test_deploy_least_privilege_verify_redeploy_update_privileged_teardown(engin
         assert f"127.0.0.1:{PORT}" in ss and f"0.0.0.0:{PORT}" not in ss and f"*:{PORT}" not in ss
 
         res = _verify(env, work)
-        assert res["xpum.service"]["status"] == "pass" and "healthy" in res["xpum.service"]["detail"]
+        assert res["xpum.service"]["status"] == "pass" and "healthy" in res["xpum.service"]["detail"], \
+            res["xpum.service"]
         assert res["xpum.api"]["status"] == "pass", res["xpum.api"]
         assert res["xpum.api"]["evidence"]["url"].startswith("https://127.0.0.1")
         assert res["xpum.exposure"]["status"] == "pass", res["xpum.exposure"]

@@ -53,6 +53,35 @@ def build_fake_torch(src: Path, out: Path, version: str) -> Path:
     return whl
 
 
+IPEX = "2.13.10+xpu"
+
+
+def build_fake_ipex(src: Path, out: Path, origin: str) -> Path:
+    """A fake intel-extension-for-pytorch wheel whose module says which index it came from."""
+    pkg = src / "intel_extension_for_pytorch"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(f'ORIGIN = "{origin}"\n__version__ = "{IPEX}"\n')
+    (src / "setup.py").write_text("from setuptools import setup\n"
+                                  f"setup(name='intel-extension-for-pytorch', version='{IPEX}', "
+                                  "packages=['intel_extension_for_pytorch'])\n")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
+                    str(src)], check=True, capture_output=True, timeout=300)
+    (whl,) = out.glob("intel_extension_for_pytorch-*.whl")
+    return whl
+
+
+def _project_page(root: Path, name: str, wheels, files_rel: str) -> list:
+    """A PEP 503 project page listing `wheels` (with their sha256); returns the digests."""
+    digests, links = [], []
+    for whl in wheels:
+        digest = hashlib.sha256(whl.read_bytes()).hexdigest()
+        digests.append(digest)
+        links.append(f'<a href="{files_rel}{whl.name.replace("+", "%2B")}#sha256={digest}">{whl.name}</a><br>')
+    (root / name).mkdir(parents=True, exist_ok=True)
+    (root / name / "index.html").write_text("<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n")
+    return digests
+
+
 class _Handler(SimpleHTTPRequestHandler):
     timeout = 30
 
@@ -74,9 +103,19 @@ def index(tmp_path_factory):
     (root / "simple" / "torch" / "index.html").write_text("<!DOCTYPE html><html><body>\n" + "\n".join(links)
                                                           + "\n</body></html>\n")
     (root / "simple" / "index.html").write_text('<!DOCTYPE html><html><body><a href="torch/">torch</a></body></html>\n')
+    # IPEX: the genuine one on its own index (/ipex/simple), a same-version impostor on the PyTorch index
+    # (dependency confusion: security review F20)
+    real = build_fake_ipex(tmp_path_factory.mktemp("ipexsrc"), tmp_path_factory.mktemp("ipexwhl"), "ipex-index")
+    fake = build_fake_ipex(tmp_path_factory.mktemp("ipexsrc"), tmp_path_factory.mktemp("ipexwhl"), "impostor")
+    (root / "ipexfiles").mkdir()
+    (root / "files" / fake.name).write_bytes(fake.read_bytes())
+    (root / "ipexfiles" / real.name).write_bytes(real.read_bytes())
+    _project_page(root / "simple", "intel-extension-for-pytorch", [fake], "../../files/")
+    (ipex_hash,) = _project_page(root / "ipex" / "simple", "intel-extension-for-pytorch", [real], "../../../ipexfiles/")
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(root)))
     httpd.daemon_threads = True
     httpd.requests = []
+    httpd.ipex_hash = ipex_hash
     t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     t.start()
     try:
@@ -144,3 +183,21 @@ def test_venv_torch_from_local_index_then_rerun_changes_nothing(host, index, tmp
     t = {"first_run_s": round(first, 1), "rerun_s": round(second, 1)}
     record_property("pytorch_xpu_timings", t)
     print(f"\npytorch_xpu (local index, fake torch): first {t['first_run_s']} s with verify, re-run {t['rerun_s']} s")
+
+
+def test_ipex_from_its_own_index_only_and_hash_pinned(host, index, tmp_path):
+    """Security review F20: IPEX comes from pytorch_xpu_ipex_index_url only (the PyTorch index serves a same-version
+    impostor), and with pytorch_xpu_ipex_hashes only a wheel with that hash installs."""
+    base = f"http://127.0.0.1:{index.server_address[1]}"
+    args = ["-e", f"pytorch_xpu_index_url={base}/simple", "-e", f"pytorch_xpu_torch_version={TORCH}",
+            "-e", f"pytorch_xpu_ipex_version={IPEX}", "-e", f"pytorch_xpu_ipex_index_url={base}/ipex/simple",
+            "-e", "pytorch_xpu_check=false", "--no-verify"]
+    rc, out, _, _ = provision(host, *args, "-e", json.dumps({"pytorch_xpu_ipex_hashes": ["0" * 64]}), tmp=tmp_path)
+    assert rc == 2 and "DO NOT MATCH THE HASHES" in out, out[-4000:]
+    assert host.exec(f"{VENV}/bin/python -c 'import intel_extension_for_pytorch'").returncode != 0
+    rc, out, _, _ = provision(host, *args, "-e", json.dumps({"pytorch_xpu_ipex_hashes": [index.ipex_hash]}),
+                              tmp=tmp_path)
+    assert rc == 0, out[-4000:]
+    got = host.exec(f"{VENV}/bin/python -c 'import intel_extension_for_pytorch as i; print(i.ORIGIN)'", check=True)
+    assert got.stdout.strip() == "ipex-index"
+    assert not [p for p in index.requests if p.startswith("/files/intel_extension")], index.requests

@@ -1,6 +1,7 @@
 """What is deployed (security review F18, F19, F20): the systemd unit, the XPU Manager container role's
 defaults, the PyTorch role's pip installs and the cached checks zipapp."""
 import configparser
+import os
 import re
 import shutil
 import subprocess
@@ -89,8 +90,9 @@ def test_f19_digest_pins_the_image_and_everything_is_overridable(tmp_path):
     r, svc = _render(tmp_path, "xpumanager_container_digest_v1=" + DIGEST)
     assert svc, r.stdout + r.stderr
     assert svc["image"] == "docker.io/intel/xpumanager:v1.2.27@" + DIGEST
-    r, svc = _render(tmp_path, json.dumps({"xpumanager_container_read_only": False, "xpumanager_container_pids_limit": 0,
-                                           "xpumanager_container_mem_limit": "", "xpumanager_container_tmpfs_v1": []}))
+    off = {"xpumanager_container_read_only": False, "xpumanager_container_pids_limit": 0,
+           "xpumanager_container_mem_limit": "", "xpumanager_container_tmpfs_v1": []}
+    r, svc = _render(tmp_path, json.dumps(off))
     assert svc, r.stdout + r.stderr
     assert not {"read_only", "tmpfs", "pids_limit", "mem_limit"} & set(svc)
     r, svc = _render(tmp_path, "xpumanager_container_line=2", "xpumanager_container_digest_v2=" + DIGEST,
@@ -107,3 +109,53 @@ def test_f19_defaults_are_typed_in_the_argument_specs():
               "xpumanager_container_tmpfs_v1", "xpumanager_container_tmpfs_v2", "xpumanager_container_pids_limit",
               "xpumanager_container_mem_limit"):
         assert opts[k]["default"] == defaults[k], k
+
+
+# ------------------------------------------------------------------------------------------------ F20
+
+def _rewrite_member(pyz, name, data):
+    import zipfile
+    with zipfile.ZipFile(pyz) as z:
+        items = [(i.filename, z.read(i)) for i in z.infolist()]
+    tmp = pyz.with_suffix(".new")
+    with zipfile.ZipFile(tmp, "w") as z:
+        for arc, old in items:
+            z.writestr(arc, data if arc == name else old)
+    os.replace(tmp, pyz)
+
+
+def test_f20_a_tampered_cached_zipapp_is_not_reused(tmp_path):
+    import zipfile
+    from xpu_ops import zipapp
+    pyz = zipapp.build(tmp_path)
+    genuine = pyz.read_bytes()
+    _rewrite_member(pyz, "checks/cli.py", b"import os; os.system('touch /tmp/owned')\n")
+    again = zipapp.build(tmp_path)
+    assert again == pyz and again.read_bytes() == genuine          # built again under the same name
+    with zipfile.ZipFile(again) as z:
+        assert b"owned" not in z.read("checks/cli.py")
+    os.chmod(pyz, 0o666)                                            # writable by others: not trusted either
+    assert zipapp.build(tmp_path).stat().st_mode & 0o777 == 0o644
+
+
+def test_f20_compiled_code_is_used_only_from_a_private_file(tmp_path):
+    from xpu_ops import zipapp
+    pyz = zipapp.build(tmp_path)
+    line = zipapp.code_line(pyz)
+    code = next(tmp_path.glob("*.code"))
+    forged = line.split(b" ")[0] + b" Zm9yZ2Vk"
+    code.write_bytes(forged)
+    os.chmod(code, 0o666)
+    assert zipapp.code_line(pyz) == line                            # others could change it: compiled again
+    if os.geteuid() == 0:
+        code.write_bytes(forged)
+        os.chown(code, 65534, 65534)
+        assert zipapp.code_line(pyz) == line                        # someone else's file
+        os.chown(code, 0, 0)
+    code.write_bytes(forged)
+    os.chmod(code, 0o644)
+    os.chmod(tmp_path, 0o777)
+    assert zipapp.code_line(pyz) == line                            # in a folder others can write to
+    os.chmod(tmp_path, 0o700)
+    code.write_bytes(forged)
+    assert zipapp.code_line(pyz) == forged                          # private: the cache is used (the test can fail)
