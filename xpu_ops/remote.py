@@ -55,6 +55,8 @@ SSH_BASE = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAlive
             "-o", "ServerAliveCountMax=3", "-o", "LogLevel=ERROR")
 NO_HOST_KEY_CHECK = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null")
 DEFAULT_HOST_TIMEOUT = 300.0
+# What we keep of a host's answer: a report is kilobytes; a host that sends more is cut off (and its own error).
+MAX_STDOUT, MAX_STDERR = 16 << 20, 1 << 20
 
 
 class _Parser(argparse.ArgumentParser):
@@ -117,6 +119,61 @@ def _ssh_kind(line: str) -> str:
     return "refused"      # refused, no route, name not known, closed by the remote: the host is not there
 
 
+@dataclass
+class _Ran:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    cut: str = ""                    # "stdout"/"stderr" when that stream went over its limit (the process is killed)
+
+
+def _run_capped(cmd: list, payload: bytes, timeout: float) -> _Ran:
+    """subprocess.run(cmd, input=payload, capture_output=True, timeout=timeout), keeping at most MAX_STDOUT /
+    MAX_STDERR bytes: a stream over its limit ends the process. Raises TimeoutExpired and OSError as run does."""
+    import threading
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    got, cut = {}, []
+
+    def feed():
+        try:
+            p.stdin.write(payload)
+            p.stdin.close()
+        except OSError:                  # the process ended before reading it all
+            pass
+
+    def drain(name, stream, limit):
+        chunks, n = [], 0
+        while True:
+            b = stream.read1(1 << 16)
+            if not b:
+                break
+            n += len(b)
+            if n > limit:
+                cut.append(name)
+                p.kill()
+                break
+            chunks.append(b)
+        got[name] = b"".join(chunks)
+
+    threads = [threading.Thread(target=feed, daemon=True),
+               threading.Thread(target=drain, args=("stdout", p.stdout, MAX_STDOUT), daemon=True),
+               threading.Thread(target=drain, args=("stderr", p.stderr, MAX_STDERR), daemon=True)]
+    for th in threads:
+        th.start()
+    try:
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise
+    finally:
+        for th in threads:
+            th.join(5)
+        for f in (p.stdout, p.stderr):
+            f.close()
+    return _Ran(p.returncode, got.get("stdout", b""), got.get("stderr", b""), cut[0] if cut else "")
+
+
 def run_target(t: Target, payload: bytes, checks_argv: list,
                timeout: float = DEFAULT_HOST_TIMEOUT) -> Outcome:
     """Run the zipapp on one target; never raises for a host-side problem (the Outcome says it)."""
@@ -124,7 +181,7 @@ def run_target(t: Target, payload: bytes, checks_argv: list,
     cmd = ssh_command(t, [t.python, "--json", "--host-name", t.name, *checks_argv])
     t0 = time.monotonic()
     try:
-        r = subprocess.run(cmd, input=payload, capture_output=True, timeout=timeout)
+        r = _run_capped(cmd, payload, timeout)
     except subprocess.TimeoutExpired:
         out.seconds = time.monotonic() - t0
         out.error = "no answer within %g s (raise --host-timeout?)" % timeout
@@ -135,6 +192,10 @@ def run_target(t: Target, payload: bytes, checks_argv: list,
         out.kind = "error"
         return out
     out.seconds = time.monotonic() - t0
+    if r.cut:
+        out.error, out.kind = "the host sent more than %d MiB on %s: cut off" % (
+            (MAX_STDOUT if r.cut == "stdout" else MAX_STDERR) >> 20, r.cut), "error"
+        return out
     stdout = r.stdout.decode("utf-8", "replace")
     stderr = clean(r.stderr.decode("utf-8", "replace"))    # the host's words: no terminal escapes
     last = _last_line(stderr)

@@ -7,6 +7,7 @@ with the report of the mode instead of running the checks.
     bogus-status   a report whose check has a status no renderer knows ("bogus")
     escapes        a well-formed report (and stderr) full of terminal escapes and XML-invalid characters
     not-a-report   JSON that is not a report object (a list)
+    flood          output without end (a host trying to exhaust the control host's memory)
 """
 import json
 import sys
@@ -29,6 +30,10 @@ def main(mode):
     elif mode == "escapes":
         print("warning: " + ESC, file=sys.stderr)
         print(json.dumps(report("pass", "Debian 12 " + ESC)))
+    elif mode == "flood":
+        chunk = b"x" * (1 << 20)
+        for _ in range(4096):                       # 4 GiB at most: bounded even if nobody stops reading
+            sys.stdout.buffer.write(chunk)
     else:
         print(json.dumps([1, 2, 3]))
     return 0

@@ -76,3 +76,14 @@ def test_f14_a_hosts_escapes_reach_neither_terminal_nor_files(inventory, tmp_pat
     for out in (one.stdout, one.stderr, junit.read_text()):
         assert not any(ch in out for ch in UNSAFE), repr(out[:400])
     assert "Debian 12 \\x1b]0;owned\\x07" in one.stdout
+
+
+def test_f8_a_host_that_floods_stdout_is_cut_off(tmp_path):
+    inv = tmp_path / "flood.ini"
+    inv.write_text("flood ansible_connection=local ansible_python_interpreter=%s\n"
+                   "good ansible_connection=local ansible_python_interpreter=%s\n"
+                   % (_interpreter(tmp_path, "flood"), sys.executable))
+    r = _remote("--inventory", inv, "--only", "platform", "--json", "--timeout", "60")
+    f = json.loads(r.stdout)
+    assert f["hosts"]["flood"]["error"] == "the host sent more than 16 MiB on stdout: cut off", f["hosts"]["flood"]
+    assert f["hosts"]["flood"]["seconds"] < 30 and f["hosts"]["good"]["status"] == "ok"
