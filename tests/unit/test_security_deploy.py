@@ -80,24 +80,26 @@ def test_f19_defaults_read_only_tmpfs_and_limits(tmp_path):
     assert svc["read_only"] is True and svc["tmpfs"] == ["/tmp:size=64m"]
     assert svc["pids_limit"] == 512 and svc["mem_limit"] == "2g"
     assert svc["cap_drop"] == ["ALL"] and "privileged" not in svc
-    r, svc2 = _render(tmp_path, "xpumanager_container_line=2")
-    assert svc2, r.stdout + r.stderr
-    assert svc2["read_only"] is True and svc2["tmpfs"] == ["/run/xpumd:size=16m"]   # the image's XDG_RUNTIME_DIR
+    assert "@" not in svc["image"]                                   # no digest until one is given
 
 
-def test_f19_digest_pins_the_image_and_everything_is_overridable(tmp_path):
-    import json
-    r, svc = _render(tmp_path, "xpumanager_container_digest_v1=" + DIGEST)
+def test_f19_2x_tmpfs_and_a_digest_through_a_mirror(tmp_path):
+    r, svc = _render(tmp_path, "xpumanager_container_line=2", "xpumanager_container_digest_v2=" + DIGEST,
+                     "xpumanager_container_registry=mirror.example:5000")
     assert svc, r.stdout + r.stderr
-    assert svc["image"] == "docker.io/intel/xpumanager:v1.2.27@" + DIGEST
+    assert svc["read_only"] is True and svc["tmpfs"] == ["/run/xpumd:size=16m"]   # the image's XDG_RUNTIME_DIR
+    assert svc["image"] == "mirror.example:5000/intel/xpumanager/xpumd:v2.0.0@" + DIGEST
+
+
+def test_f19_everything_is_overridable(tmp_path):
+    import json
     off = {"xpumanager_container_read_only": False, "xpumanager_container_pids_limit": 0,
-           "xpumanager_container_mem_limit": "", "xpumanager_container_tmpfs_v1": []}
+           "xpumanager_container_mem_limit": "", "xpumanager_container_tmpfs_v1": [],
+           "xpumanager_container_digest_v1": DIGEST}
     r, svc = _render(tmp_path, json.dumps(off))
     assert svc, r.stdout + r.stderr
     assert not {"read_only", "tmpfs", "pids_limit", "mem_limit"} & set(svc)
-    r, svc = _render(tmp_path, "xpumanager_container_line=2", "xpumanager_container_digest_v2=" + DIGEST,
-                     "xpumanager_container_registry=mirror.example:5000")
-    assert svc["image"] == "mirror.example:5000/intel/xpumanager/xpumd:v2.0.0@" + DIGEST
+    assert svc["image"] == "docker.io/intel/xpumanager:v1.2.27@" + DIGEST
 
 
 def test_f19_defaults_are_typed_in_the_argument_specs():
