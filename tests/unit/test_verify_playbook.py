@@ -62,6 +62,7 @@ import os, sys, time
 marker_dir, deadline = sys.argv[1], time.monotonic() + float(sys.argv[2])
 payload = "import os\nopen(%r, 'w').write('payload ran as uid=%%d' %% os.getuid())\n" % (marker_dir + "/PWNED",)
 mine = []
+started = time.time() - 1
 for p in ("/var/tmp/xpu-ops-checks.pyz", "/tmp/xpu-ops-checks.pyz"):     # the old fixed path, and its twin
     try:
         with open(p, "x") as f:
@@ -80,10 +81,14 @@ while time.monotonic() < deadline and not os.path.exists(marker_dir + "/stop"):
             continue
         for n in names:
             p = os.path.join(d, n)
-            if p in mine or p in seen or "xpu" not in n.lower():
+            if p in mine or p in seen or "xpu" not in n.lower() or n.startswith("xpu-ops-f1-"):
                 continue
             seen.add(p)
-            if os.access(p, os.W_OK):             # never written to: only noted
+            try:
+                st = os.lstat(p)
+            except OSError:
+                continue
+            if st.st_uid == 0 and st.st_mtime >= started and os.access(p, os.W_OK):   # ours, this run: noted only
                 print("writable", p, flush=True)
     time.sleep(0.005)
 '''
