@@ -45,8 +45,8 @@ class HostRoot:
 
     def _walk(self, p, follow):
         """(fds, name, host path): fds[-1] is the directory holding `name`, every link before it resolved
-        inside the root (and `name` too when `follow`). None when a directory on the way is missing, is
-        not a directory, or links loop. The caller closes fds."""
+        inside the root (and `name` too when `follow`). Raises OSError when a directory on the way is
+        missing or not a directory, or links loop. The caller closes fds."""
         parts = [x for x in p.split("/") if x not in ("", ".")]
         fds, names, hops = [os.open(self.base, _DIR)], [], 0
         try:

@@ -10,7 +10,8 @@ with --diff and a known REST password. Asserted:
 * the host has no GPU, so pci.gpu fails: the host is failed with the failed check named, the fleet
   summary and the per-host summary say so, and `invoke provision` exits 1 (provisioned, checks fail)
   rather than ansible's 2;
-* a re-run reports changed=0 (verify changes nothing);
+* a re-run reports changed=0 (verify changes nothing), and a file an unprivileged user planted at the path the
+  checks were once copied to (/var/tmp/xpu-ops-checks.pyz, security review F1) is neither run nor taken over;
 * the REST password appears nowhere: not in what invoke and Ansible printed (also at -vvv), not in the
   --diff output, not in the reports and summaries on the control host, not in a file left on the host.
 """
@@ -80,8 +81,17 @@ def test_provision_runs_verify_with_rest_and_leaks_no_secret(systemd_host, tmp, 
     assert "torch.xpu" not in status                        # skipped: no pytorch_xpu asked for
     assert report["environment"]["hostname"] == h.name      # it ran on the host, not here
 
+    # security review F1: an unprivileged local user pre-creates the path the checks were once copied to, with code
+    # that would mark the host if it ever ran; verify (as root) must neither run it nor take it over
+    payload = "import os\nopen('/var/tmp/f1-ran', 'w').write(str(os.getuid()))\n"
+    h.exec(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c",
+            "cat > /var/tmp/xpu-ops-checks.pyz && chmod 666 /var/tmp/xpu-ops-checks.pyz"], input=payload, check=True)
+
     # the re-run changes nothing (verify included), at -vvv so every module argument is printed
     rc2, out2, data2, second = provision(h, *args, "-vvv", tmp=tmp)
+    racer = h.exec("stat -c %u /var/tmp/xpu-ops-checks.pyz; cat /var/tmp/xpu-ops-checks.pyz; ls /var/tmp/f1-ran")
+    assert racer.stdout == "65534\n" + payload and racer.returncode != 0, racer     # untouched, never run
+    h.exec("rm -f /var/tmp/xpu-ops-checks.pyz", check=True)
     (entry2,) = data2["hosts"].values()
     assert rc2 == 1 and entry2["stats"]["changed"] == 0, out2[-6000:]
     timings = {"first_run_s": round(first, 1), "rerun_s": round(second, 1)}
