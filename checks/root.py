@@ -20,6 +20,14 @@ _FILE = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _CLOEXEC
 _LIST = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | _CLOEXEC
 
 
+def _direct(fn, p):
+    """fn(p) on the real root; None on OSError (absent, unreadable) or ValueError (a NUL in p)."""
+    try:
+        return fn(p)
+    except (OSError, ValueError):
+        return None
+
+
 def _read_fd(fd, limit):
     """A regular file's content (bytes, at most `limit`), else None."""
     st = os.fstat(fd)
@@ -114,18 +122,12 @@ class HostRoot:
 
     def lstat(self, p):
         if self.is_real:
-            try:
-                return os.lstat(p)
-            except (OSError, ValueError):
-                return None
+            return _direct(os.lstat, p)
         return self._at(p, lambda d, n: os.stat(n, dir_fd=d, follow_symlinks=False), follow=False)
 
     def stat(self, p):
         if self.is_real:
-            try:
-                return os.stat(p)
-            except (OSError, ValueError):
-                return None
+            return _direct(os.stat, p)
         return self._at(p, lambda d, n: os.stat(n, dir_fd=d, follow_symlinks=False))
 
     def exists(self, p):
@@ -148,10 +150,7 @@ class HostRoot:
 
     def readlink(self, p):
         if self.is_real:
-            try:
-                return os.readlink(p)
-            except (OSError, ValueError):
-                return None
+            return _direct(os.readlink, p)
         return self._at(p, lambda d, n: os.readlink(n, dir_fd=d), follow=False)
 
     def link_target_exists(self, p):
@@ -165,14 +164,11 @@ class HostRoot:
     def read_bytes(self, p, limit=1 << 20):
         """Content of a regular file as bytes, or None when absent/unreadable/not a regular file. Never raises."""
         if self.is_real:
-            try:
-                fd = os.open(p, _FILE)
-            except (OSError, ValueError):
-                return None
+            fd = _direct(lambda x: os.open(x, _FILE), p)
         else:
             fd = self._at(p, lambda d, n: os.open(n, _FILE | _NOFOLLOW, dir_fd=d))
-            if fd is None:
-                return None
+        if fd is None:
+            return None
         try:
             return _read_fd(fd, limit)
         except (OSError, ValueError):
@@ -186,10 +182,7 @@ class HostRoot:
 
     def listdir(self, p):
         if self.is_real:
-            try:
-                return sorted(os.listdir(p))
-            except (OSError, ValueError):
-                return []
+            return sorted(_direct(os.listdir, p) or [])
 
         def names(d, n):
             fd = os.open(n, _LIST, dir_fd=d)
