@@ -54,7 +54,8 @@ def main(argv=None) -> int:
         if a.junit and not os.path.isdir(os.path.dirname(os.path.abspath(a.junit))):
             raise hostrun.UsageError("--junit %s: no such folder" % a.junit)
         if not (a.host or a.inventory):
-            args = ["--level", str(a.level)] + (["--json"] if a.json else []) + (["--junit", a.junit] if a.junit else [])
+            args = ["--level", str(a.level)] + (["--json"] if a.json else [])
+            args += ["--junit", a.junit] if a.junit else []
             for flag, v in (("--python", a.python), ("--timeout", a.timeout)):
                 if v is not None:
                     args += [flag, str(v)]

@@ -17,7 +17,9 @@ Written from intel/xpumanager at commit 57e44f558a3c3f4e7ec3cdfae6ccd8739ffb3be5
 - cli/src/comlet_config.cpp: a set answers {"status": "OK", "return": "Succeed to ..."}; a bad parameter
   {"return": "invalid parameter: ..."} with exit 2 (XPUM_CLI_ERROR_BAD_ARGUMENT).
 - cli/src/comlet_firmware.cpp getJsonResult: -j prints {"result": "OK"} or {"result": "FAILED", "errno": 41} and
-  asks nothing; FAILED still exits 0 (exit_code is not set on that path).
+  asks nothing; FAILED still exits 0 (exit_code is not set on that path). getTableResult (no -j): "Device N FW
+  version: X", "Image FW version: Y", "Do you want to continue? (y/n) " read from stdin unless -y, "update aborted"
+  (exit 0) on any answer but y.
 - cli/src/comlet_base.h: the exit code is the JSON's errno; cli/src/exit_code.h: the numbers.
 - core/include/xpum_structs.h, core/src/diagnostic/diagnostic_manager.cpp: which tests each level runs
   (level 1: env variables, library, permission, exclusive, light computation; level 2 adds integration PCIe and
@@ -54,7 +56,8 @@ LEVEL_TESTS = {  # xpum_diag_task_type_t names (REST) and the CLI's names (diagn
         ("XPUM_DIAG_PERFORMANCE_POWER", "Performance Power", "Pass to check stress power. \n Mean: 120.5 W. Var: 0.3."),
         ("XPUM_DIAG_PERFORMANCE_MEMORY_BANDWIDTH", "Performance Memory Bandwidth",
          "Pass to check memory bandwidth. \n Mean: 450.1 GBPS. Var: 2.1."),
-        ("XPUM_DIAG_PERFORMANCE_MEMORY_ALLOCATION", "Performance Memory Allocation", "Pass to check memory allocation."),
+        ("XPUM_DIAG_PERFORMANCE_MEMORY_ALLOCATION", "Performance Memory Allocation",
+         "Pass to check memory allocation."),
         ("XPUM_DIAG_MEMORY_ERROR", "Memory Error", "Pass to check memory error.")],
 }
 
@@ -327,10 +330,23 @@ def cmd_updatefw(state, o):
         return emit({"error": "Firmware image not found.", "errno": IMAGE_NOT_FOUND}, o.get("json"))
     if len(head) != 2 or head[0] != "XPU-SMI-STANDIN-IMAGE":
         return emit({"error": "The image file is not a valid FW image file", "errno": INVALID_IMAGE}, o.get("json"))
-    if d.get("update_fails"):
-        return emit({"result": "FAILED", "errno": UPDATE_FAIL}, o.get("json"), "Update firmware failed") and 0
     key = {"GFX": "gfx_firmware_version", "GFX_DATA": "gfx_data_firmware_version",
            "AMC": "amc_firmware_version"}.get(typ)
+    if not o.get("json"):  # getTableResult: the versions, then a question unless -y (stdin; "update aborted")
+        print("Device %s FW version: %s" % (d["device_id"], d.get(key, "")))
+        print("Image FW version: %s" % head[1])
+        sys.stdout.write("Do you want to continue? (y/n) ")
+        sys.stdout.flush()
+        if not o.get("yes"):
+            answer = (sys.stdin.readline() or "").strip()
+            if answer not in ("y", "Y"):
+                print("update aborted")
+                return 0
+        print("")
+        print("Starting to update firmware\nFirmware Name: %s\nImage path: %s" % (typ, os.path.abspath(path)))
+    if d.get("update_fails"):
+        emit({"result": "FAILED", "errno": UPDATE_FAIL}, o.get("json"), "Update firmware failed")
+        return 0 if o.get("json") else UPDATE_FAIL
     if key:
         d[key] = head[1]
         save(state)
