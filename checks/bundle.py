@@ -184,7 +184,8 @@ def collect(python=None, torch_timeout=60.0):
         cmd("packages.txt", ["rpm", "-qa", "*intel*", "*level-zero*", "*xpu*"])
     cmd("clinfo.txt", ["clinfo", "-l"])
     cmd("sycl-ls.txt", ["sycl-ls"])
-    cmd("xpu-smi-discovery.json", ["xpu-smi", "discovery", "-j"], 60.0)
+    from checks import xpusmi
+    cmd("xpu-smi-discovery.json", [xpusmi.path() or "xpu-smi", "discovery", "-j"], 60.0)
     files["commands.txt"] = "\n".join(log) + "\n"
     return files
 

@@ -71,7 +71,10 @@ def smi_tests(level, timeout, smi):
 def verify_tests(root, python, torch_timeout):
     """Level 1 without XPU Manager: verify's checks, as diagnostics."""
     from checks import engine
-    rep = engine.run(engine.Options(root=root, python=python, torch_timeout=torch_timeout))
+    try:
+        rep = engine.run(engine.Options(root=root, python=python, torch_timeout=torch_timeout))
+    except engine.UsageError as e:
+        raise Usage(str(e)) from None
     return [dict(c, layer="Diagnostics", device=None, id="verify." + c["id"]) for c in rep["checks"]], rep
 
 

@@ -1,0 +1,166 @@
+"""diag, bundle, gpu_config and firmware pieces without a test host: checks.diag and checks.bundle on this machine
+against the xpu-smi stand-in (tests/support/xpu_smi_standin.py, a real child process), the modules' decisions, and
+the invoke tasks' usage errors (exit 2, one line, before any connection)."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from checks import bundle as B
+from checks import diag as D
+from tests.support import xpu_smi_standin as S
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "plugins/modules" / (name + ".py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def smi(tmp_path, monkeypatch):
+    """xpu-smi = the stand-in, its state in tmp_path; returns a function to set the first GPU's state."""
+    wrapper = tmp_path / "xpu-smi"
+    wrapper.write_text("#!/bin/sh\nexec %s %s \"$@\"\n" % (sys.executable, REPO / "tests/support/xpu_smi_standin.py"))
+    wrapper.chmod(0o755)
+    state = tmp_path / "state.json"
+    monkeypatch.setenv("XPU_SMI", str(wrapper))
+    monkeypatch.setenv("XPU_SMI_STANDIN_STATE", str(state))
+
+    def set_state(**device):
+        s = json.loads(json.dumps(S.DEFAULT_STATE))
+        s["devices"][0].update(device)
+        state.write_text(json.dumps(s))
+    set_state()
+    return set_state
+
+
+def test_diag_reads_xpu_smi_levels(smi):
+    for level in (1, 2, 3):
+        rep = D.run(level)
+        assert rep["source"] == "xpu-smi" and rep["ok"]
+        want = [name for lv in range(1, level + 1) for _, name, _ in S.LEVEL_TESTS[lv]]
+        assert [c["title"] for c in rep["checks"]] == want
+
+
+def test_diag_failed_test_and_busy_gpu(smi):
+    smi(diag_fail=["XPUM_DIAG_LIGHT_COMPUTATION"],
+        processes=[{"process_id": 1, "process_name": "a"}, {"process_id": 2, "process_name": "b"}])
+    rep = D.run(1)
+    by = {c["title"]: c for c in rep["checks"]}
+    assert not rep["ok"] and by["Computation Check"]["status"] == "fail" and by["Computation Check"]["remedy"]
+    assert by["Software Exclusive"]["status"] == "warn"        # upstream: "Warning: 2 processses are using..."
+    assert D.main(["--level", "1"]) == 1
+
+
+@pytest.mark.parametrize("level", ["0", "4", "x"])
+def test_diag_level_out_of_range_is_a_usage_error(level, capsys):
+    assert D.main(["--level", level]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("xpu-ops diag: error: ")
+
+
+def test_diag_without_xpu_smi_is_verify_plus_skips(monkeypatch, tmp_path):
+    monkeypatch.setenv("XPU_SMI", str(tmp_path / "absent"))
+    with pytest.raises(D.Usage, match="no such executable"):
+        D.run(1, python=str(tmp_path / "no-python"))
+    rep = D.run(3, torch_timeout=30)
+    ids = {c["id"]: c for c in rep["checks"]}
+    assert rep["source"] == "xpu-ops" and "verify.pci.gpu" in ids
+    assert ids["torch.diag"]["status"] == "skip" and "not usable" in ids["torch.diag"]["detail"]
+    assert ids["xpum.level3"]["status"] == "skip" and "xpu-smi is not installed" in ids["xpum.level3"]["detail"]
+
+
+def test_scrub_removes_every_secret_shape():
+    text = ("password = hunter2\nXPU_MANAGER_PASSWORD=abc123\nAuthorization: Basic eHB1bWFkbWluOnB3\n"
+            "url https://xpumadmin:pw0rd@127.0.0.1:30000/rest\ntoken: t0k3n\nsalt = abcdefabcdef\n"
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\nplain line stays\n")
+    out = B.scrub(text, extra=["envsecret"]) + B.scrub("x envsecret y", extra=["envsecret"])
+    for secret in ("hunter2", "abc123", "eHB1bWFkbWluOnB3", "pw0rd", "t0k3n", "abcdefabcdef", "MIIEow", "envsecret"):
+        assert secret not in out, secret
+    assert "plain line stays" in out
+
+
+def test_kernel_gpu_lines_keep_context():
+    log = "\n".join(["boot %d" % i for i in range(10)] + ["i915 0000:03:00.0: [drm] GuC firmware load failed"] +
+                    ["after %d" % i for i in range(5)] + ["xe 0000:04:00.0: probe"])
+    out = B.kernel_gpu_lines(log).splitlines()
+    assert out == ["boot 8", "boot 9", "i915 0000:03:00.0: [drm] GuC firmware load failed", "after 0", "after 1",
+                   "--", "after 3", "after 4", "xe 0000:04:00.0: probe"]
+
+
+def test_redact_replaces_whole_names_only():
+    assert B.redact("gpu07 gpu07.lab /home/alice alicex", ["gpu07"], ["alice"]) == \
+        "host-redacted host-redacted.lab /home/user-redacted alicex"
+
+
+def test_local_bundle_holds_the_pieces_and_no_secret(smi, tmp_path, monkeypatch):
+    monkeypatch.setenv("XPU_MANAGER_PASSWORD", "S3cr3t-unit-value")
+    out = tmp_path / "b.tar.gz"
+    r = subprocess.run([sys.executable, "-m", "xpu_ops.bundle", "--output", str(out)], cwd=REPO, capture_output=True,
+                       text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, r.stderr
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    with tarfile.open(out) as tar:
+        names = {m.name for m in tar.getmembers()}
+        blob = b"".join(tar.extractfile(m).read() for m in tar.getmembers())
+    assert {"xpu-ops-bundle/verify.json", "xpu-ops-bundle/xpu-smi-discovery.json",
+            "xpu-ops-bundle/commands.txt"} <= names
+    assert b"S3cr3t-unit-value" not in blob
+
+
+def test_gpu_config_plan_only_what_differs():
+    m = _load("xpu_ops_gpu_config")
+    cfg = S._config_view(json.loads(json.dumps(S.DEFAULT_STATE))["devices"][0])
+    gpu = {"device_id": 0}
+    same = {"power_limit": 150, "standby": "default", "frequency_min": 300, "frequency_max": 2050,
+            "scheduler": "timeslice", "scheduler_interval": 5000, "scheduler_yield_timeout": 640000, "ecc": True}
+    assert m.plan(gpu, cfg, same) == []
+    items = m.plan(gpu, cfg, dict(same, power_limit=120, scheduler="exclusive", ecc=False))
+    assert [(i[0], i[1], i[2], i[3]) for i in items] == [
+        ("power_limit", None, 150.0, 120), ("ecc", None, "enabled", "disabled"),
+        ("scheduler", "0", "timeslice,5000,640000", "exclusive")]
+    assert items[0][4] == ["--powerlimit", "120"] and items[0][5] == ["--powerlimit", "150"]
+    assert m.validate(gpu, {"scheduler": "timeout"}) == [
+        "GPU 0: scheduler timeout needs scheduler_timeout between 5000 and 100000000 us"]
+    assert m.wanted_for({"device_id": 1, "pci_device_id": "0x56c0", "pci_bdf_address": "0000:4d:00.0"}, {
+        "defaults": {"power_limit": 100, "standby": "never"}, "by_model": {"0x56c0": {"power_limit": 110}},
+        "by_gpu": {"0000:4d:00.0": {"standby": "default"}, "1": {"bogus": 1}}}) == (
+        {"power_limit": 110, "standby": "default", "bogus": 1}, ["bogus"])
+
+
+def test_firmware_container_guard():
+    m = _load("xpu_ops_firmware")
+    full = "CapEff:\t000001ffffffffff\n"
+    none = "CapEff:\t00000000a80425fb\n"              # podman's default set: no CAP_SYS_ADMIN (bit 21)
+    assert m.container_refusal(False, [], none) is None
+    assert "without /dev/mei*" in m.container_refusal(True, ["dri", "null"], full)
+    assert "unprivileged container" in m.container_refusal(True, ["mei0"], none)
+    assert m.container_refusal(True, ["mei0"], full) is None
+
+
+def _invoke(*args, stdin=subprocess.DEVNULL):
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, stdin=stdin)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["firmware", "--host", "h", "--image", "/nonexistent/fw.bin", "--yes"], "--image /nonexistent/fw.bin: no such"),
+    (["firmware", "--host", "h", "--image", __file__, "--type", "OPROM"], "--type OPROM"),
+    (["firmware", "--host", "h", "--image", __file__], "no terminal to confirm on"),
+    (["diag", "--level", "9"], "--level must be 1, 2 or 3"),
+    (["bundle"], "give --output"),
+    (["bundle", "--output", "/nonexistent/dir/b.tar.gz"], "no such folder"),
+])
+def test_usage_errors_before_any_connection(args, message):
+    r = _invoke(*args)
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
