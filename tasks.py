@@ -351,15 +351,20 @@ def _target_args(host, inventory, key, no_host_key_check):
 
 @task(help=dict(_TARGET_HELP, level="1 quick, 2 medium (adds PyTorch/PCIe tests), 3 long (XPU Manager only)",
                 json="print JSON", junit="also write JUnit XML to this file",
-                python="interpreter (on the host) whose PyTorch to test", timeout="seconds for each GPU's test"))
+                python="interpreter (on the host) whose PyTorch to test", timeout="seconds for each GPU's test",
+                xpum_url="without xpu-smi: XPU Manager 1.x REST URL (as the host reaches it)",
+                credentials_file="XPU Manager credentials file (on the host)",
+                ca_file="CA certificate for XPU Manager's TLS (on the host)",
+                insecure="do not verify XPU Manager's TLS certificate"))
 def diag(c, level="1", host=None, inventory=None, key=None, no_host_key_check=False, json=False, junit=None,
-         python=None, timeout=None):
-    """GPU diagnostics: xpu-smi diag on each GPU, else verify's checks and a PyTorch test (exit 0/1/2)."""
+         python=None, timeout=None, xpum_url=None, credentials_file=None, ca_file=None, insecure=False):
+    """GPU diagnostics: xpu-smi diag (or XPU Manager REST) on each GPU, else verify + a PyTorch test (exit 0/1/2)."""
     args = ["--level", str(level)] + _target_args(host, inventory, key, no_host_key_check)
-    for flag, val in (("--junit", junit), ("--python", python), ("--timeout", timeout)):
+    for flag, val in (("--junit", junit), ("--python", python), ("--timeout", timeout), ("--xpum-url", xpum_url),
+                      ("--credentials-file", credentials_file), ("--ca-file", ca_file)):
         if val is not None:
             args += [flag, str(val)]
-    _module(c, "xpu_ops.diag", args + (["--json"] if json else []))
+    _module(c, "xpu_ops.diag", args + (["--json"] if json else []) + (["--insecure"] if insecure else []))
 
 
 @task(help=dict(_TARGET_HELP, output="the archive to write (FILE.tar.gz, mode 0600)",

@@ -1,7 +1,8 @@
 """`python -m checks diag --level 1|2|3`: GPU diagnostics on this host (exit 0 pass, 1 a test failed, 2 usage).
 
 With XPU Manager's `xpu-smi` installed: `xpu-smi diag -d N -l L -j` on every GPU `xpu-smi discovery -j` lists,
-each test (upstream's component_list) with its result and message. Without it: level 1 is verify's checks,
+each test (upstream's component_list) with its result and message. Else, with an XPU Manager 1.x URL
+(--xpum-url or $XPU_MANAGER_URL): its REST diagnostics (checks/xpum/diagnostics.py). Else: level 1 is verify's checks,
 level 2 adds a short PyTorch test on each XPU device (checks/torch_diag.py: a matmul against the CPU's
 result, copy bandwidth against what the PCIe link should carry), level 3 needs XPU Manager. Every skipped
 test says why. The report has verify's shape ("checks": id, status, title, detail, remedy), so its JUnit
@@ -55,16 +56,54 @@ def smi_tests(level, timeout, smi):
                              "run `xpu-smi diag -d %s -l %d` here and read its message" % (g["device_id"], level),
                              dev))
             continue
-        for c in obj["component_list"]:
-            name = c.get("component_type", "?")
-            ok = c.get("result") == "Pass"
-            status = PASS if ok else (SKIP if c.get("result") == "Unknown" else FAIL)
-            msg = " ".join(str(c.get("message") or c.get("result")).split())
-            if ok and msg.lower().startswith("warning"):
-                status = WARN
-            out.append(_item("gpu%s.%s" % (g["device_id"], _slug(name)), status, name, msg,
-                             "" if ok else "xpu-smi diag -d %s --singletest reruns this test alone; see "
-                             "docs/operate.md for what each test needs" % g["device_id"], dev))
+        out += _components(g["device_id"], obj["component_list"], dev)
+    return out
+
+
+def rest_tests(level, settings, poll=None):
+    """Every GPU's diagnostics through XPU Manager 1.x REST (checks/xpum/diagnostics.py): report items."""
+    from checks.xpum import XpumError, diagnostics
+    from checks.xpum.client import XpumClient
+    url = settings.urls[0]
+    try:
+        with XpumClient.from_settings(url, settings) as client:
+            if client.detect()["line"] != "1.x":
+                return [_item("xpum.diagnostics", FAIL, "XPU Manager diagnostics",
+                              "%s is XPU Manager 2.x, which has no diagnostics (no REST API; xpu-smi 2.x has no "
+                              "diag)" % url, "install xpu-smi 1.x on the host, or diagnose without XPU Manager "
+                              "(invoke diag without --xpum-url)")]
+            gpus = diagnostics.gpus(client)
+            out = []
+            for g in gpus:
+                dev = "%s %s" % (g.get("device_id"), g.get("pci_bdf_address", ""))
+                kw = {} if poll is None else {"poll": poll}
+                try:
+                    res = diagnostics.run_level(client, int(g["device_id"]), level, **kw)
+                except XpumError as e:
+                    out.append(_item("gpu%s.diag" % g["device_id"], FAIL, "XPU Manager diagnostics level %d" % level,
+                                     str(e), "read journalctl -u xpum_rest and systemctl status xpum", dev))
+                    continue
+                out += _components(g["device_id"], res.get("component_list", []), dev,
+                                   diagnostics.component_name)
+            return out or [_item("xpum.discovery", FAIL, "XPU Manager lists the GPUs", "%s lists no GPU" % url,
+                                 "run `invoke verify` on the host")]
+    except XpumError as e:
+        return [_item("xpum.diagnostics", FAIL, "XPU Manager diagnostics", str(e),
+                      "check --xpum-url and the credentials (invoke verify reads the same settings)")]
+
+
+def _components(device_id, components, dev, name_of=lambda x: x):
+    out = []
+    for c in components:
+        name = name_of(c.get("component_type", "?"))
+        ok = c.get("result") == "Pass"
+        status = PASS if ok else (SKIP if c.get("result") == "Unknown" else FAIL)
+        msg = " ".join(str(c.get("message") or c.get("result")).split())
+        if ok and msg.lower().startswith("warning"):
+            status = WARN
+        out.append(_item("gpu%s.%s" % (device_id, _slug(name)), status, name, msg,
+                         "" if ok else "xpu-smi diag -d %s --singletest reruns this test alone; see "
+                         "docs/operate.md for what each test needs" % device_id, dev))
     return out
 
 
@@ -136,14 +175,28 @@ def torch_tests(python, timeout, rep):
     return out
 
 
-def run(level, root="/", python=None, timeout=600.0, torch_timeout=120.0, env=None):
-    """The diagnostics report (a dict in verify's report shape, plus level and source)."""
+def run(level, root="/", python=None, timeout=600.0, torch_timeout=120.0, env=None, xpum=None, poll=None):
+    """The diagnostics report (a dict in verify's report shape, plus level and source).
+
+    xpum: {"url", "credentials_file", "ca_file", "insecure", "timeout"} flags; with no xpu-smi, an XPU Manager
+    URL given there or in $XPU_MANAGER_URL runs the diagnostics through its 1.x REST API."""
     if level not in (1, 2, 3):
         raise Usage("--level must be 1, 2 or 3 (got %s)" % level)
     python = python or sys.executable
+    env = os.environ if env is None else env
     smi = xpusmi.path(env)
+    settings = None
+    if not smi:
+        from checks import xpum as X
+        try:
+            settings = X.ConnectionSettings.resolve(env, **(xpum or {}))
+        except X.XpumError as e:
+            raise Usage(str(e)) from None
     if smi and root in ("/", ""):
         items, source = smi_tests(level, timeout, smi), "xpu-smi"
+        env_info = {"hostname": os.uname().nodename}
+    elif settings is not None and settings.explicit:
+        items, source = rest_tests(level, settings, poll), "xpum-rest"
         env_info = {"hostname": os.uname().nodename}
     else:
         items, rep = verify_tests(root, python, torch_timeout)
@@ -195,13 +248,19 @@ def parser():
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds for each GPU's xpu-smi diag")
     p.add_argument("--torch-timeout", type=float, default=180.0, help="seconds for the PyTorch test")
     p.add_argument("--host-name", help="this host's name on the control host")
+    p.add_argument("--xpum-url", help="without xpu-smi: XPU Manager 1.x REST URL (else $XPU_MANAGER_URL)")
+    p.add_argument("--credentials-file", help="XPU Manager credentials (as verify's)")
+    p.add_argument("--ca-file", help="CA certificate for XPU Manager's TLS (as verify's)")
+    p.add_argument("--insecure", action="store_true", default=None, help="do not verify XPU Manager's TLS")
     return p
 
 
 def main(argv=None):
     try:
         a = parser().parse_args(sys.argv[1:] if argv is None else argv)
-        rep = run(a.level, a.root, a.python, a.timeout, a.torch_timeout)
+        rep = run(a.level, a.root, a.python, a.timeout, a.torch_timeout,
+                  xpum={"url": a.xpum_url, "credentials_file": a.credentials_file, "ca_file": a.ca_file,
+                        "insecure": a.insecure})
     except Usage as e:
         print("%s: error: %s" % (PROG, e), file=sys.stderr)
         return EXIT_USAGE

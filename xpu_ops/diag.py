@@ -30,6 +30,10 @@ def parser():
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE (here)")
     p.add_argument("--python", help="interpreter on the host whose PyTorch to test")
     p.add_argument("--timeout", type=float, help="seconds for each GPU's xpu-smi diag")
+    p.add_argument("--xpum-url", help="without xpu-smi: XPU Manager 1.x REST URL, as the host reaches it")
+    p.add_argument("--credentials-file", help="XPU Manager credentials file (on the host)")
+    p.add_argument("--ca-file", help="CA certificate for XPU Manager's TLS (on the host)")
+    p.add_argument("--insecure", action="store_true", help="do not verify XPU Manager's TLS certificate")
     hostrun.add_target_options(p)
     return p
 
@@ -53,18 +57,15 @@ def main(argv=None) -> int:
             raise hostrun.UsageError("--level must be 1, 2 or 3 (got %s)" % a.level)
         if a.junit and not os.path.isdir(os.path.dirname(os.path.abspath(a.junit))):
             raise hostrun.UsageError("--junit %s: no such folder" % a.junit)
-        if not (a.host or a.inventory):
-            args = ["--level", str(a.level)] + (["--json"] if a.json else [])
-            args += ["--junit", a.junit] if a.junit else []
-            for flag, v in (("--python", a.python), ("--timeout", a.timeout)):
-                if v is not None:
-                    args += [flag, str(v)]
-            return D.main(args)
-        tgts = hostrun.targets(a)
-        argv_t = ["diag", "--json", "--level", str(a.level)]
-        for flag, v in (("--python", a.python), ("--timeout", a.timeout)):
+        passed = ["--level", str(a.level)] + (["--insecure"] if a.insecure else [])
+        for flag, v in (("--python", a.python), ("--timeout", a.timeout), ("--xpum-url", a.xpum_url),
+                        ("--credentials-file", a.credentials_file), ("--ca-file", a.ca_file)):
             if v is not None:
-                argv_t += [flag, str(v)]
+                passed += [flag, str(v)]
+        if not (a.host or a.inventory):
+            return D.main(passed + (["--json"] if a.json else []) + (["--junit", a.junit] if a.junit else []))
+        tgts = hostrun.targets(a)
+        argv_t = ["diag", "--json"] + passed
         runs = hostrun.run_all(tgts, argv_t, a.host_timeout, a.forks)
     except hostrun.UsageError as e:
         print("%s: error: %s" % (PROG, e), file=sys.stderr)

@@ -164,3 +164,65 @@ def test_usage_errors_before_any_connection(args, message):
     r = _invoke(*args)
     assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+
+
+# ------------------------------------------------------------------ diag through XPU Manager 1.x REST
+
+def test_diag_through_rest_polls_until_finished(monkeypatch, tmp_path):
+    from tests.support.xpum_ops_standin import Xpum1RestOps
+    from tests.support.xpum_standins import DEFAULT_PASSWORD, flex_170
+    monkeypatch.setenv("XPU_SMI", str(tmp_path / "absent"))
+    with Xpum1RestOps(gpus=[flex_170(), flex_170(bdf="0000:4e:00.0")], diag_polls=2,
+                      diag_fail=["XPUM_DIAG_INTEGRATION_PCIE"]) as srv:
+        env = {"XPU_MANAGER_PASSWORD": DEFAULT_PASSWORD, "XPU_SMI": str(tmp_path / "absent")}
+        rep = D.run(2, env=env, xpum={"url": srv.url, "ca_file": srv.ca_file}, poll=0.01)
+        assert srv.diag_posts == [(0, {"level": 2}), (1, {"level": 2})]
+        assert srv.hits["/rest/v1/devices/0/diagnostics"] == 1 + 3        # POST, then 2 unfinished GETs + 1
+    assert rep["source"] == "xpum-rest" and not rep["ok"]
+    titles = [c["title"] for c in rep["checks"] if c["device"].startswith("0 ")]
+    assert titles == ["Software Env Variables", "Software Library", "Software Permission", "Software Exclusive",
+                      "Light Computation", "Integration PCIe", "Media Codec"]
+    assert {c["title"] for c in rep["checks"] if c["status"] == "fail"} == {"Integration PCIe"}
+
+
+def test_diag_through_rest_errors_are_results_not_tracebacks(monkeypatch, tmp_path):
+    from tests.support.xpum_ops_standin import Xpum1RestOps
+    monkeypatch.setenv("XPU_SMI", str(tmp_path / "absent"))
+    with Xpum1RestOps() as srv:
+        env = {"XPU_MANAGER_PASSWORD": "wrong", "XPU_SMI": str(tmp_path / "absent")}
+        rep = D.run(1, env=env, xpum={"url": srv.url, "ca_file": srv.ca_file}, poll=0.01)
+    (item,) = rep["checks"]
+    assert item["status"] == "fail" and "401" in item["detail"] and "wrong" not in json.dumps(rep)
+    with pytest.raises(D.Usage, match="CA file"):
+        D.run(1, env={"XPU_SMI": "/absent"}, xpum={"url": "https://127.0.0.1:1", "ca_file": "/absent.pem"})
+
+
+def test_rest_standin_answers_as_upstream_views():
+    """The stand-in's own contract (upstream rest/views/diagnostics.py and device_config.py)."""
+    import base64
+    import http.client
+    import ssl
+    from tests.support.xpum_ops_standin import Xpum1RestOps
+    from tests.support.xpum_standins import DEFAULT_PASSWORD
+    with Xpum1RestOps() as srv:
+        ctx = ssl.create_default_context(cafile=srv.ca_file)
+        auth = {"Authorization": "Basic " + base64.b64encode(("xpumadmin:" + DEFAULT_PASSWORD).encode()).decode(),
+                "Content-Type": "application/json"}
+
+        def call(method, path, body=None):
+            c = http.client.HTTPSConnection("127.0.0.1", srv.port, context=ctx, timeout=5)
+            c.request(method, path, body=None if body is None else json.dumps(body), headers=auth)
+            r = c.getresponse()
+            return r.status, json.loads(r.read())
+        assert call("GET", "/rest/v1/devices/0/diagnostics") == (500, {"Status": 1, "Message": "Error"})
+        assert call("POST", "/rest/v1/devices/0/diagnostics", {"level": 4}) == (
+            400, {"Status": 1, "Message": "invalid level"})
+        assert call("POST", "/rest/v1/devices/7/diagnostics", {"level": 1}) == (
+            404, {"Status": 1, "Message": "device not found"})
+        assert call("POST", "/rest/v1/devices/0/diagnostics", {"level": 1}) == (201, {"result": "OK"})
+        status, res = call("GET", "/rest/v1/devices/0/diagnostics")
+        assert status == 200 and res["finished"] and res["result"] == "Pass" and res["component_count"] == 5
+        assert call("GET", "/rest/v1/devices/0/config") == (500, "json string is missing")
+        assert call("GET", "/rest/v1/devices/0/config", {"tile_id": "0"}) == (500, "Invalid Parameter tileId")
+        status, cfg = call("GET", "/rest/v1/devices/0/config", {"tile_id": -1})
+        assert status == 200 and cfg["power_limit"] == 150.0 and cfg["tile_config_data"][0]["tile_id"] == "0/0"
