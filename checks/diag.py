@@ -273,7 +273,7 @@ def main(argv=None):
         from checks import report as R
         try:
             with open(a.junit, "w") as f:
-                f.write(R.render_junit(rep).replace('name="xpu-ops verify"', 'name="xpu-ops diag"', 1))
+                f.write(R.render_junit(rep, suite="xpu-ops diag level %d" % rep["level"]))
         except OSError as e:
             print("%s: error: cannot write --junit %s: %s" % (PROG, a.junit, e.strerror), file=sys.stderr)
             return EXIT_USAGE

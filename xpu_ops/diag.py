@@ -43,10 +43,8 @@ def _junit(reports):
     from checks import report as R
     suites = ET.Element("testsuites")
     for host, rep in reports.items():
-        one = ET.fromstring(R.render_junit(rep, host=host).split("?>", 1)[1])
-        for s in one:
-            s.set("name", "xpu-ops diag level %s" % rep.get("level"))
-            suites.append(s)
+        suites.extend(ET.fromstring(R.render_junit(rep, host=host, suite="xpu-ops diag level %s" % rep.get("level"))
+                                    .split("?>", 1)[1]))
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
