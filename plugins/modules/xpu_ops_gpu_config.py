@@ -11,8 +11,8 @@ module: xpu_ops_gpu_config
 short_description: Set Intel GPU power limit, frequency range, standby, scheduler and ECC through xpu-smi
 description:
   - Reads every GPU (C(xpu-smi discovery -j)) and its settings (C(xpu-smi config -d N -j)), merges the wanted
-    settings (C(defaults), then C(by_model) for its PCI device id, then C(by_gpu) for its xpu-smi id or PCI
-    address) and changes only what differs, so a re-run changes nothing.
+    settings (C(defaults), then C(by_family) for its family, C(by_model) for its PCI device id, then C(by_gpu) for
+    its xpu-smi id or PCI address) and changes only what differs, so a re-run changes nothing.
   - Before any change, each setting that differs is first written with its current value (a change to nothing):
     a GPU that does not support it refuses that with its own answer, and the module fails with that answer
     before anything changed. If a later change still fails, the ones already made are put back.
@@ -25,8 +25,16 @@ options:
     description: Settings for every GPU (keys below).
     type: dict
     default: {}
+  by_family:
+    description: Settings per GPU family id of xpu-ops' family table (checks/gpu_families.json), over C(defaults).
+    type: dict
+    default: {}
+  families:
+    description: The PCI device ids of each family named in C(by_family) (the role fills it from the table).
+    type: dict
+    default: {}
   by_model:
-    description: Settings per PCI device id (e.g. C("0x56c0") for Flex 170), over C(defaults).
+    description: Settings per PCI device id (e.g. C("0x56c0") for Flex 170), over C(by_family).
     type: dict
     default: {}
   by_gpu:
@@ -86,10 +94,21 @@ def smi(module, args):
         return r.returncode, {"error": text[-1] if text else "no answer", "errno": r.returncode}
 
 
+def _pci_id(text):
+    try:
+        return int(str(text), 16)
+    except ValueError:
+        return None
+
+
 def wanted_for(gpu, p):
     w = {}
-    for layer in (p["defaults"], p["by_model"].get(str(gpu.get("pci_device_id")), {}),
-                  p["by_gpu"].get(str(gpu["device_id"]), {}), p["by_gpu"].get(gpu.get("pci_bdf_address", ""), {})):
+    dev_id = _pci_id(gpu.get("pci_device_id"))
+    fams = [fam for fam, ids in (p.get("families") or {}).items() if dev_id in {_pci_id(x) for x in ids}]
+    model = next((v for k, v in p["by_model"].items() if _pci_id(k) == dev_id), {})
+    layers = [p["defaults"]] + [(p.get("by_family") or {}).get(f, {}) for f in fams] + [
+        model, p["by_gpu"].get(str(gpu["device_id"]), {}), p["by_gpu"].get(gpu.get("pci_bdf_address", ""), {})]
+    for layer in layers:
         w.update({k: v for k, v in (layer or {}).items() if v is not None})
     unknown = sorted(set(w) - set(KEYS))
     return w, unknown
@@ -179,6 +198,7 @@ def validate(gpu, w):
 def main():
     module = AnsibleModule(argument_spec=dict(
         defaults=dict(type="dict", default={}), by_model=dict(type="dict", default={}),
+        by_family=dict(type="dict", default={}), families=dict(type="dict", default={}),
         by_gpu=dict(type="dict", default={}), xpu_smi=dict(type="str", default="xpu-smi")),
         supports_check_mode=True)
     p = module.params

@@ -94,7 +94,8 @@ def test_diag_without_xpu_manager_falls_back_to_verify(host):
 def test_configure_changes_only_what_differs_and_converges(host, tmp_path):
     set_state(host)
     settings = tmp_path / "gpu.json"
-    settings.write_text(json.dumps({"gpu_config_defaults": {"power_limit": 120, "standby": "never"},
+    settings.write_text(json.dumps({"gpu_config_defaults": {"power_limit": 120, "standby": "default"},
+                                    "gpu_config_by_family": {"flex": {"standby": "never"}},
                                     "gpu_config_by_model": {"0x56c0": {"frequency_min": 500, "frequency_max": 1800}},
                                     "gpu_config_by_gpu": {"0": {"scheduler": "timeout", "scheduler_timeout": 640000}}}))
     inv = target(host, True, tmp_path)

@@ -132,9 +132,12 @@ def test_gpu_config_plan_only_what_differs():
     assert m.validate(gpu, {"scheduler": "timeout"}) == [
         "GPU 0: scheduler timeout needs scheduler_timeout between 5000 and 100000000 us"]
     assert m.wanted_for({"device_id": 1, "pci_device_id": "0x56c0", "pci_bdf_address": "0000:4d:00.0"}, {
-        "defaults": {"power_limit": 100, "standby": "never"}, "by_model": {"0x56c0": {"power_limit": 110}},
+        "defaults": {"power_limit": 100, "standby": "never", "ecc": True},
+        "by_family": {"flex": {"ecc": False, "power_limit": 105}, "max": {"ecc": None, "standby": "x"}},
+        "families": {"flex": ["0x56C0", "0x56C1"], "max": ["0x0B69"]},
+        "by_model": {"0x56C0": {"power_limit": 110}},
         "by_gpu": {"0000:4d:00.0": {"standby": "default"}, "1": {"bogus": 1}}}) == (
-        {"power_limit": 110, "standby": "default", "bogus": 1}, ["bogus"])
+        {"power_limit": 110, "standby": "default", "ecc": False, "bogus": 1}, ["bogus"])
 
 
 def test_firmware_container_guard():
