@@ -31,7 +31,8 @@ SCRUB = [
     (re.compile(r"(?i)\b(authorization\s*:\s*(?:basic|bearer|token))\s+\S+"), r"\1 [removed]"),
     (re.compile(r"(?i)([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\1[removed]@"),
     (re.compile(r"(?i)\b([\w.-]*(?:password|passwd|passphrase|secret|token|api[_-]?key|private[_-]?key|"
-                r"salt|credentials?))\b(\s*[:=]\s*|\s+)(\"[^\"]*\"|'[^']*'|\S+)"), r"\1\2[removed]"),
+                r"salt|credentials?))\b(\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|\S+)"), r"\1\2[removed]"),
+    (re.compile(r"(?i)(--?[\w-]*(?:password|passwd|token|secret|api-key)[\w-]*)(\s+|=)(\S+)"), r"\1\2[removed]"),
 ]
 
 

@@ -17,7 +17,8 @@ description:
     a GPU that does not support it refuses that with its own answer, and the module fails with that answer
     before anything changed. If a later change still fails, the ones already made are put back.
   - Check mode reports the differences and changes nothing; with --diff they are shown as before/after.
-  - An ECC change takes effect after a GPU reset or reboot; C(ecc_reset_needed) says so.
+  - An ECC change takes effect after a GPU reset or reboot; C(ecc_reset_needed) names the GPUs whose ECC state
+    waits for one (changed now, or earlier: pending differs from current).
   - The keys read are upstream's (intel/xpumanager 57e44f558a3c3f4e7ec3cdfae6ccd8739ffb3be5,
     cli/src/core_stub/lib_core_stub.cpp getDeviceConfig; cli/src/comlet_config.cpp for the set options).
 options:
@@ -65,7 +66,7 @@ changes:
   type: list
   returned: always
 ecc_reset_needed:
-  description: GPUs whose ECC setting waits for a reset or reboot.
+  description: GPUs whose ECC setting waits for a reset or reboot (pending state differs from the current one).
   type: list
   returned: always
 """
@@ -205,7 +206,7 @@ def main():
     rc, disc = smi(module, ["discovery"])
     if "error" in disc:
         module.fail_json(msg="xpu-smi discovery: %s (errno %s)" % (disc["error"], disc.get("errno")))
-    work, problems = [], []
+    work, problems, pending = [], [], set()
     for gpu in disc.get("device_list", []):
         w, unknown = wanted_for(gpu, p)
         if unknown:
@@ -217,6 +218,9 @@ def main():
         rc, cfg = smi(module, ["config", "-d", str(gpu["device_id"])])
         if "error" in cfg:
             module.fail_json(msg="xpu-smi config -d %s: %s" % (gpu["device_id"], cfg["error"]))
+        if cfg.get("memory_ecc_pending_state") and \
+                cfg.get("memory_ecc_pending_state") != cfg.get("memory_ecc_current_state"):
+            pending.add(gpu["device_id"])      # an earlier change still waits for its reset
         for item in plan(gpu, cfg, w):
             work.append((gpu, item))
     if problems:
@@ -227,7 +231,7 @@ def main():
                                                     c["before"]) for c in changes),
             "after": "".join("gpu %s%s %s: %s\n" % (c["gpu"], "/%s" % c["tile"] if c["tile"] else "", c["setting"],
                                                    c["after"]) for c in changes)}
-    ecc = sorted({c["gpu"] for c in changes if c["setting"] == "ecc"})
+    ecc = sorted(pending | {c["gpu"] for c in changes if c["setting"] == "ecc"})
     if module.check_mode or not work:
         module.exit_json(changed=bool(work), changes=changes, ecc_reset_needed=ecc, diff=diff)
     # 1. every setting that will change, first written with its current value: a refusal changes nothing.

@@ -82,11 +82,13 @@ def test_diag_without_xpu_smi_is_verify_plus_skips(monkeypatch, tmp_path):
 def test_scrub_removes_every_secret_shape():
     text = ("password = hunter2\nXPU_MANAGER_PASSWORD=abc123\nAuthorization: Basic eHB1bWFkbWluOnB3\n"
             "url https://xpumadmin:pw0rd@127.0.0.1:30000/rest\ntoken: t0k3n\nsalt = abcdefabcdef\n"
-            "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\nplain line stays\n")
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\nplain line stays\n"
+            "xpu-smi updatefw -u admin --password s3cr3tpw\nset XPU_MANAGER_PASSWORD or pass --credentials-file F\n")
     out = B.scrub(text, extra=["envsecret"]) + B.scrub("x envsecret y", extra=["envsecret"])
-    for secret in ("hunter2", "abc123", "eHB1bWFkbWluOnB3", "pw0rd", "t0k3n", "abcdefabcdef", "MIIEow", "envsecret"):
+    for secret in ("hunter2", "abc123", "eHB1bWFkbWluOnB3", "pw0rd", "t0k3n", "abcdefabcdef", "MIIEow", "envsecret",
+                   "s3cr3tpw"):
         assert secret not in out, secret
-    assert "plain line stays" in out
+    assert "plain line stays" in out and "set XPU_MANAGER_PASSWORD or pass --credentials-file F" in out
 
 
 def test_kernel_gpu_lines_keep_context():
