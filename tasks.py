@@ -404,7 +404,24 @@ def firmware(c, image=None, host=None, inventory=None, key=None, no_host_key_che
         _usage("xpu-ops firmware: error: give --host H or --inventory FILE")
     if not yes and not sys.stdin.isatty():
         _usage("xpu-ops firmware: error: no terminal to confirm on: run it from a terminal, or give --yes")
-    ev = {"xpu_ops_firmware_image": os.path.abspath(image), "xpu_ops_firmware_type": type,
-          "xpu_ops_firmware_yes": bool(yes)}
-    provision(c, host=host, inventory=inventory, key=key, no_host_key_check=no_host_key_check, limit=limit,
-              extra_vars=[_json.dumps(ev)], playbook="firmware")
+    ev = {"xpu_ops_firmware_image": os.path.abspath(image), "xpu_ops_firmware_type": type}
+
+    def run(plan_only):
+        try:
+            provision(c, host=host, inventory=inventory, key=key, no_host_key_check=no_host_key_check, limit=limit,
+                      extra_vars=[_json.dumps(dict(ev, xpu_ops_firmware_plan_only=plan_only))], playbook="firmware")
+        except SystemExit as e:          # provision ends with sys.exit(ansible-playbook's code)
+            return e.code or 0
+        return 0
+    if not yes:                          # the checks and current -> new versions of every host, then one question
+        code = run(True)
+        if code:
+            sys.exit(code)
+        try:
+            answer = input("Update the %s firmware on these hosts, one at a time? Type yes: " % type)
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() != "yes":
+            print("xpu-ops firmware: not confirmed: nothing was changed", file=sys.stderr)
+            sys.exit(1)
+    sys.exit(run(False))

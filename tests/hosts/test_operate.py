@@ -9,6 +9,8 @@ as on a privileged XPU Manager container); a second test takes /dev/mei0 away to
 import io
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
 import tarfile
@@ -54,6 +56,33 @@ def invoke(host, *args, timeout=240, label=None):
                        text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     print("\n%s: %.2f s (exit %d)" % (label or args[0], time.monotonic() - t0, r.returncode))
     return r
+
+
+def invoke_on_terminal(*args, answer, timeout=240, label=None):
+    """`invoke ARGS` with a terminal on stdin: answers `answer` once the question is on stdout (bounded wait)."""
+    env = {**os.environ, "NO_COLOR": "1", "ANSIBLE_NOCOLOR": "1"}
+    master, slave = pty.openpty()
+    t0 = time.monotonic()
+    p = subprocess.Popen([sys.executable, "-m", "invoke", *map(str, args)], cwd=REPO, env=env, stdin=slave,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(slave)
+    out = b""
+    try:
+        while b"Type yes: " not in out and time.monotonic() - t0 < timeout:
+            ready, _, _ = select.select([p.stdout], [], [], 1.0)
+            if ready:
+                chunk = os.read(p.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                out += chunk
+        os.write(master, answer.encode() + b"\n")
+        rest, err = p.communicate(timeout=max(1.0, timeout - (time.monotonic() - t0)))
+    finally:
+        os.close(master)
+        if p.poll() is None:
+            p.kill()
+    print("\n%s: %.2f s (exit %d)" % (label or args[0], time.monotonic() - t0, p.returncode))
+    return subprocess.CompletedProcess(args, p.returncode, (out + rest).decode(), err.decode())
 
 
 def target(host, inventory=False, tmp=None):
@@ -137,9 +166,12 @@ def test_firmware_guarded_update(host, tmp_path):
     assert r.returncode == 2 and "in use by python3 (pid 4242)" in r.stdout
     assert device_state(host)["gfx_firmware_version"] == "DG02_1.3170"
     set_state(host)
-    r = invoke(host, "firmware", *inv, "--image", image, "--yes", label="firmware update")
-    assert r.returncode == 0, r.stdout[-3000:]
-    assert "GFX: DG02_1.3170 -> DG02_1.3180" in r.stdout
+    r = invoke_on_terminal("firmware", *inv, "--image", image, answer="no", label="firmware, answered no")
+    assert r.returncode == 1 and "not confirmed: nothing was changed" in r.stderr, r.stdout[-3000:] + r.stderr
+    assert "GFX: DG02_1.3170 -> DG02_1.3180" in r.stdout                      # shown before the question
+    assert device_state(host)["gfx_firmware_version"] == "DG02_1.3170"
+    r = invoke_on_terminal("firmware", *inv, "--image", image, answer="yes", label="firmware, answered yes")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
     assert device_state(host)["gfx_firmware_version"] == "DG02_1.3180"
     assert host.exec("ls -d /tmp/xpu-ops-fw-* 2>/dev/null").stdout == ""       # the image copy is gone
 
