@@ -6,6 +6,7 @@ installed as /usr/bin/xpu-smi. One host for the module; each test sets the stand
 The host is a container started with CAP_SYS_ADMIN and a /dev/mei0 (so the firmware guard lets an update through,
 as on a privileged XPU Manager container); a second test takes /dev/mei0 away to see the refusal.
 """
+import fcntl
 import io
 import json
 import os
@@ -14,6 +15,7 @@ import select
 import subprocess
 import sys
 import tarfile
+import termios
 import time
 from pathlib import Path
 
@@ -58,13 +60,19 @@ def invoke(host, *args, timeout=240, label=None):
     return r
 
 
+def _controlling_terminal():
+    """In the child: a session of its own with stdin (the pty) as its controlling terminal, as in a shell."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 def invoke_on_terminal(*args, answer, timeout=240, label=None):
     """`invoke ARGS` with a terminal on stdin: answers `answer` once the question is on stdout (bounded wait)."""
     env = {**os.environ, "NO_COLOR": "1", "ANSIBLE_NOCOLOR": "1"}
     master, slave = pty.openpty()
     t0 = time.monotonic()
     p = subprocess.Popen([sys.executable, "-m", "invoke", *map(str, args)], cwd=REPO, env=env, stdin=slave,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_controlling_terminal)
     os.close(slave)
     out = b""
     try:
