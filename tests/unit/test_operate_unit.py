@@ -231,3 +231,24 @@ def test_rest_standin_answers_as_upstream_views():
         assert call("GET", "/rest/v1/devices/0/config", {"tile_id": "0"}) == (500, "Invalid Parameter tileId")
         status, cfg = call("GET", "/rest/v1/devices/0/config", {"tile_id": -1})
         assert status == 200 and cfg["power_limit"] == 150.0 and cfg["tile_config_data"][0]["tile_id"] == "0/0"
+
+
+def test_diag_on_an_inventory_is_one_report_per_host(smi, tmp_path):
+    """Two inventory hosts (ansible_connection=local: the same path as over ssh, without sshd): one JSON object
+    per host under "hosts", one JUnit testsuite each; a failed test on any host is exit 1."""
+    smi(diag_fail=["XPUM_DIAG_SOFTWARE_LIBRARY"])
+    inv = tmp_path / "inv.ini"
+    inv.write_text("[gpus]\ngpu-a ansible_connection=local ansible_python_interpreter=%s\n"
+                   "gpu-b ansible_connection=local ansible_python_interpreter=%s\n" % (sys.executable, sys.executable))
+    junit = tmp_path / "diag.xml"
+    r = subprocess.run([sys.executable, "-m", "xpu_ops.diag", "--inventory", str(inv), "--level", "1", "--json",
+                        "--junit", str(junit)], cwd=REPO, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 1, r.stderr
+    hosts = json.loads(r.stdout)["hosts"]
+    assert sorted(hosts) == ["gpu-a", "gpu-b"]
+    assert all(h["source"] == "xpu-smi" and not h["ok"] for h in hosts.values())
+    import xml.etree.ElementTree as ET
+    suites = ET.parse(junit).getroot()
+    assert [s.get("hostname") for s in suites] == ["gpu-a", "gpu-b"]
+    assert all(s.get("failures") == "1" and s.get("name") == "xpu-ops diag level 1" for s in suites)
