@@ -252,3 +252,36 @@ def test_diag_on_an_inventory_is_one_report_per_host(smi, tmp_path):
     suites = ET.parse(junit).getroot()
     assert [s.get("hostname") for s in suites] == ["gpu-a", "gpu-b"]
     assert all(s.get("failures") == "1" and s.get("name") == "xpu-ops diag level 1" for s in suites)
+
+
+def test_torch_test_results_against_the_pcie_link(tmp_path):
+    """checks.diag's reading of the PyTorch child (checks/torch_diag.py's output line), with a stand-in interpreter
+    that prints one: a wrong matmul fails, a copy under half of what the link carries warns."""
+    fake = tmp_path / "python"
+    line = {"devices": [
+        {"index": 0, "name": "GPU A", "matmul_ok": True, "matmul_max_abs_error": 1e-5, "h2d_gbps": 24.0,
+         "d2h_gbps": 22.0},
+        {"index": 1, "name": "GPU B", "matmul_ok": False, "matmul_max_abs_error": 3.5, "h2d_gbps": 5.0,
+         "d2h_gbps": 6.0}]}
+    fake.write_text("#!/bin/sh\necho 'XPUOPS-DIAG %s'\n" % json.dumps(line))
+    fake.chmod(0o755)
+    rep = {"checks": [{"id": "torch.xpu", "status": "pass", "detail": "", "evidence": {"available": True}}],
+           "gpus": [{"link": {"current_speed": 16.0, "current_width": 16}}]}     # 16 GT/s x16: 31.5 GB/s
+    items = {i["id"]: i for i in D.torch_tests(str(fake), 10, rep)}
+    assert items["xpu0.matmul"]["status"] == "pass" and items["xpu0.copy"]["status"] == "pass"
+    assert "the link carries 31.5 GB/s" in items["xpu0.copy"]["detail"]
+    assert items["xpu1.matmul"]["status"] == "fail" and items["xpu1.copy"]["status"] == "warn"
+    rep["gpus"] = [{"link": None}]
+    assert {i["id"]: i["status"] for i in D.torch_tests(str(fake), 10, rep)}["xpu0.copy"] == "skip"
+    rep["checks"][0]["evidence"] = {"available": False}
+    (skipped,) = D.torch_tests(str(fake), 10, rep)
+    assert skipped["status"] == "skip" and skipped["detail"].startswith("skipped: ")
+
+
+def test_torch_child_says_why_without_an_xpu():
+    src = (REPO / "checks/torch_diag.py").read_text()
+    r = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True, timeout=120)
+    (line,) = [x for x in r.stdout.splitlines() if x.startswith(D.MARK)]
+    out = json.loads(line[len(D.MARK):])
+    assert out["devices"] == [] and out["error"] in ("torch.xpu.is_available() is False",) or \
+        out["error"].startswith("torch is not importable")
