@@ -111,8 +111,11 @@ def kernel_gpu_lines(log, context=2):
 
 def _sysfs(rep_pci):
     out = []
-    for g in rep_pci.get("gpus", []):
-        base = "/sys/bus/pci/devices/" + g["bdf"]
+    bdfs = []
+    for g in rep_pci.get("gpus", []):      # each GPU, then the bridges above it (the card's switch, the root port)
+        bdfs += [b for b in [g["bdf"]] + list(reversed(g.get("ancestors", []))) if b not in bdfs]
+    for bdf in bdfs:
+        base = "/sys/bus/pci/devices/" + bdf
         for name in ("vendor", "device", "subsystem_vendor", "subsystem_device", "class", "revision",
                      "current_link_speed", "current_link_width", "max_link_speed", "max_link_width", "boot_vga",
                      "enable", "numa_node", "driver_override", "resource"):

@@ -21,6 +21,8 @@ Written from intel/xpumanager at commit 57e44f558a3c3f4e7ec3cdfae6ccd8739ffb3be5
   version: X", "Image FW version: Y", "Do you want to continue? (y/n) " read from stdin unless -y, "update aborted"
   (exit 0) on any answer but y.
 - cli/src/comlet_base.h: the exit code is the JSON's errno; cli/src/exit_code.h: the numbers.
+- cli/src/comlet_discovery.cpp: `discovery -d N -j` property keys (gfx_firmware_version, gfx_data_firmware_version,
+  amc_firmware_version, number_of_tiles).
 - core/include/xpum_structs.h, core/src/diagnostic/diagnostic_manager.cpp: which tests each level runs
   (level 1: env variables, library, permission, exclusive, light computation; level 2 adds integration PCIe and
   media codec; level 3 adds the performance tests and memory error) and their "Pass to check ..." messages.
@@ -146,7 +148,7 @@ def cmd_discovery(state, o):
             return emit({"error": "device not found", "errno": DEVICE_NOT_FOUND}, o.get("json"))
         out = {k: d[k] for k in keys}
         out.update({k: d[k] for k in ("gfx_firmware_version", "gfx_data_firmware_version", "amc_firmware_version")})
-        out["number_of_tiles"] = len(d["tiles"])
+        out["number_of_tiles"] = str(len(d["tiles"]))       # a string, as every property (comlet_dump.cpp reads it so)
         return emit(out, o.get("json"), "\n".join("%s: %s" % kv for kv in out.items()))
     out = {"device_list": [{k: d[k] for k in keys} for d in state["devices"]]}
     return emit(out, o.get("json"), "\n".join("%(device_id)s %(device_name)s %(pci_bdf_address)s" % d
