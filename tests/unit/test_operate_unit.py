@@ -288,12 +288,12 @@ def test_torch_child_says_why_without_an_xpu():
 
 
 def test_bundle_sysfs_covers_each_gpu_and_its_upstream_ports_once():
-    pci = {"gpus": [{"bdf": "0000:03:00.0", "ancestors": ["0000:00:01.0", "0000:01:00.0", "0000:02:01.0"]},
-                    {"bdf": "0000:04:00.0", "ancestors": ["0000:00:01.0", "0000:01:00.0", "0000:02:02.0"]}]}
+    pci = {"gpus": [{"bdf": "00fe:03:00.0", "ancestors": ["00fe:00:01.0", "00fe:01:00.0", "00fe:02:01.0"]},
+                    {"bdf": "00fe:04:00.0", "ancestors": ["00fe:00:01.0", "00fe:01:00.0", "00fe:02:02.0"]}]}
     text = B._sysfs(pci)
     heads = []
     for line in text.splitlines():
         if line.startswith("/sys/bus/pci/devices/") and line.endswith("/vendor: (No such file or directory)"):
             heads.append(line.split("/")[5])
-    assert heads == ["0000:03:00.0", "0000:02:01.0", "0000:01:00.0", "0000:00:01.0", "0000:04:00.0", "0000:02:02.0"]
+    assert heads == ["00fe:03:00.0", "00fe:02:01.0", "00fe:01:00.0", "00fe:00:01.0", "00fe:04:00.0", "00fe:02:02.0"]
     assert "current_link_speed" in text and "max_link_width" in text
