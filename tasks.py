@@ -383,6 +383,8 @@ def bundle(c, output=None, host=None, inventory=None, key=None, no_host_key_chec
 def configure(c, host=None, inventory=None, key=None, no_host_key_check=False, check=False, diff=False,
               extra_vars=None, limit=None):
     """Bring GPU settings (power, frequency, standby, scheduler, ECC) to the role gpu_config's variables."""
+    if not host and not inventory:
+        _usage("xpu-ops configure: error: give --host H or --inventory FILE")
     provision(c, host=host, inventory=inventory, key=key, no_host_key_check=no_host_key_check, check=check,
               diff=diff, extra_vars=extra_vars, limit=limit, playbook="configure")
 

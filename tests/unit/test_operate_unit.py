@@ -163,6 +163,7 @@ def _invoke(*args, stdin=subprocess.DEVNULL):
     (["firmware", "--host", "h", "--image", __file__], "no terminal to confirm on"),
     (["diag", "--level", "9"], "--level must be 1, 2 or 3"),
     (["bundle"], "give --output"),
+    (["configure"], "xpu-ops configure: error: give --host H or --inventory FILE"),
     (["bundle", "--output", "/nonexistent/dir/b.tar.gz"], "no such folder"),
 ])
 def test_usage_errors_before_any_connection(args, message):
