@@ -20,6 +20,8 @@ description:
   - C(state=updated) checks the same again, runs C(xpu-smi updatefw -d N -t TYPE -f IMAGE -y -j) on each GPU, one at
     a time, and reads the version back (C(xpu-smi discovery -d N -j)); a result other than OK, or a version that
     is not the image's, fails.
+  - AMC is updated on every card at once (upstream refuses it for a single device, errno 24) and xpu-smi shows no
+    AMC image version: the plan shows the current versions, the update one call, the versions after.
   - Upstream sources (intel/xpumanager 57e44f558a3c3f4e7ec3cdfae6ccd8739ffb3be5) cli/src/comlet_firmware.cpp
     (JSON result OK/FAILED, the question and its lines), doc/smi_user_guide.md (options).
 options:
@@ -157,8 +159,14 @@ def main():
     if "error" in disc:
         module.fail_json(msg="xpu-smi discovery: %s" % disc["error"])
     gpus = []
+    amc = p["type"] == "AMC"
     for d in disc.get("device_list", []):
         dev = str(d["device_id"])
+        if amc:        # upstream updates AMC on every card at once and shows no image version
+            rc, info = smi(module, ["discovery", "-d", dev])
+            gpus.append({"device_id": d["device_id"], "bdf": d.get("pci_bdf_address"), "name": d.get("device_name"),
+                         "current": info.get(VERSION_KEY["AMC"]), "image": "(xpu-smi shows no AMC image version)"})
+            continue
         rc, text = smi(module, ["updatefw", "-d", dev, "-t", p["type"], "-f", p["image"]], as_json=False, stdin="n\n")
         cur = re.search(r"^Device \S+ FW version: *(.*)$", text, re.M)
         img = re.search(r"^Image FW version: *(.*)$", text, re.M)
@@ -173,6 +181,14 @@ def main():
     guard(module, gpus)
     if p["state"] == "planned" or module.check_mode:
         module.exit_json(changed=False, gpus=gpus)
+    if amc:
+        rc, res = smi(module, ["updatefw", "-t", "AMC", "-f", p["image"], "-y"])
+        if res.get("result") != "OK":
+            module.fail_json(msg="AMC firmware update failed: %s" % (res.get("error") or res.get("result")),
+                             gpus=gpus, changed=True)
+        for g in gpus:
+            g["after"] = smi(module, ["discovery", "-d", str(g["device_id"])])[1].get(VERSION_KEY["AMC"])
+        module.exit_json(changed=True, gpus=gpus)
     for g in gpus:
         dev = str(g["device_id"])
         rc, res = smi(module, ["updatefw", "-d", dev, "-t", p["type"], "-f", p["image"], "-y"])

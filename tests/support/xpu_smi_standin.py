@@ -16,10 +16,12 @@ Written from intel/xpumanager at commit 57e44f558a3c3f4e7ec3cdfae6ccd8739ffb3be5
   set*: {"status": "OK"} or {"error", "errno"}.
 - cli/src/comlet_config.cpp: a set answers {"status": "OK", "return": "Succeed to ..."}; a bad parameter
   {"return": "invalid parameter: ..."} with exit 2 (XPUM_CLI_ERROR_BAD_ARGUMENT).
-- cli/src/comlet_firmware.cpp getJsonResult: -j prints {"result": "OK"} or {"result": "FAILED", "errno": 41} and
-  asks nothing; FAILED still exits 0 (exit_code is not set on that path). getTableResult (no -j): "Device N FW
-  version: X", "Image FW version: Y", "Do you want to continue? (y/n) " read from stdin unless -y, "update aborted"
-  (exit 0) on any answer but y.
+- cli/src/comlet_firmware.cpp validateArguments: AMC only for every card at once (with -d: errno 24 "Updating AMC
+  firmware on single device is not supported"); getTableResult's AMC question ("CAUTION: ... Please confirm to
+  proceed (y/n)"), which shows no version. getJsonResult: -j prints {"result": "OK"} or
+  {"result": "FAILED", "errno": 41} and asks nothing; FAILED still exits 0 (exit_code is not set on that path).
+  getTableResult (no -j): "Device N FW version: X", "Image FW version: Y", "Do you want to continue? (y/n) " read
+  from stdin unless -y, "update aborted" (exit 0) on any answer but y.
 - cli/src/comlet_base.h: the exit code is the JSON's errno; cli/src/exit_code.h: the numbers.
 - cli/src/comlet_discovery.cpp: `discovery -d N -j` property keys (gfx_firmware_version, gfx_data_firmware_version,
   amc_firmware_version, number_of_tiles).
@@ -316,13 +318,40 @@ def cmd_health(state, o):
     return emit(out, o.get("json"), json.dumps(out, indent=2))
 
 
+def _updatefw_amc(state, o, path):
+    """AMC: every card at once, never one device (validateArguments: errno 24); its own question."""
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError:
+        return emit({"error": "Firmware image not found.", "errno": IMAGE_NOT_FOUND}, o.get("json"))
+    if not o.get("json"):
+        print("CAUTION: it will update the AMC firmware of all cards and please make sure that you install the GPUs "
+              "of the same model.")
+        sys.stdout.write("Please confirm to proceed (y/n) ")
+        sys.stdout.flush()
+        if not o.get("yes") and (sys.stdin.readline() or "").strip() not in ("y", "Y"):
+            print("update aborted")
+            return 0
+        print("")
+    for d in state["devices"]:
+        d["amc_firmware_version"] = state.get("amc_image_version", "6.5.1.0")
+    save(state)
+    return emit({"result": "OK"}, o.get("json"), "Firmware update successful.")
+
+
 def cmd_updatefw(state, o):
     typ, path = o.get("t", o.get("type")), o.get("f", o.get("file"))
-    d = find(state, o.get("d", o.get("device", "")))
     if typ not in ("GFX", "GFX_DATA", "AMC", "GFX_PSCBIN", "GFX_CODE_DATA", "FAN_TABLE", "VR_CONFIG",
                    "OPROM_DATA", "OPROM_CODE"):
         return emit({"error": "Wrong argument or unknown operation, run with --help for more information.",
                      "errno": BAD_ARGUMENT}, o.get("json"))
+    if typ == "AMC":
+        if "d" in o or "device" in o:
+            return emit({"error": "Updating AMC firmware on single device is not supported", "errno": 24},
+                        o.get("json"))
+        return _updatefw_amc(state, o, path)
+    d = find(state, o.get("d", o.get("device", "")))
     if d is None:
         return emit({"error": "device not found", "errno": DEVICE_NOT_FOUND}, o.get("json"))
     try:

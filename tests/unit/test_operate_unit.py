@@ -298,3 +298,22 @@ def test_bundle_sysfs_covers_each_gpu_and_its_upstream_ports_once():
             heads.append(line.split("/")[5])
     assert heads == ["00fe:03:00.0", "00fe:02:01.0", "00fe:01:00.0", "00fe:00:01.0", "00fe:04:00.0", "00fe:02:02.0"]
     assert "current_link_speed" in text and "max_link_width" in text
+
+
+def test_firmware_module_amc_is_every_card_at_once(smi, tmp_path):
+    """AMC through the module as Ansible runs it (ad hoc, local): no per-device call (upstream refuses one, errno 24),
+    current versions in the plan, the versions after the update."""
+    image = tmp_path / "amc.bin"
+    image.write_text("AMC image\n")
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    out = {}
+    for state in ("planned", "updated"):
+        r = subprocess.run(["ansible", "localhost", "-c", "local", "-o", "-e",
+                            "ansible_python_interpreter=" + sys.executable, "-m", "xpu_ops_firmware", "-a", "image=%s type=AMC state=%s xpu_smi=%s" % (
+                                image, state, os.environ["XPU_SMI"])],
+                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        out[state] = json.loads(r.stdout.split("=>", 1)[1])["gpus"][0]
+    assert out["planned"]["current"] == "6.5.0.0" and "no AMC image version" in out["planned"]["image"]
+    assert out["updated"]["after"] == "6.5.1.0"
