@@ -309,9 +309,9 @@ def test_firmware_module_amc_is_every_card_at_once(smi, tmp_path):
            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
     out = {}
     for state in ("planned", "updated"):
+        args = "image=%s type=AMC state=%s xpu_smi=%s" % (image, state, os.environ["XPU_SMI"])
         r = subprocess.run(["ansible", "localhost", "-c", "local", "-o", "-e",
-                            "ansible_python_interpreter=" + sys.executable, "-m", "xpu_ops_firmware", "-a", "image=%s type=AMC state=%s xpu_smi=%s" % (
-                                image, state, os.environ["XPU_SMI"])],
+                            "ansible_python_interpreter=" + sys.executable, "-m", "xpu_ops_firmware", "-a", args],
                            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
         out[state] = json.loads(r.stdout.split("=>", 1)[1])["gpus"][0]
