@@ -129,13 +129,20 @@ METRICS = (
            (Series("hw_frequency_hertz", 1e-6, (where("hw_frequency_domain", "gpu", missing="gpu"),
                                                 where("aggregation", "avg", missing="avg"))),),
            tiles=mean),
-    Metric("energy", "J", "J (a counter)",
-           Rest1x("stats", "XPUM_STATS_ENERGY", 1.0 / 1000, "mJ"),  # mJ -> J
+    Metric("energy", "J", "J, a counter (cumulative); null on 1.x REST, whose /stats has no counter",
+           None,  # 1.x /stats XPUM_STATS_ENERGY is not a counter: see energy_interval
            # a prometheus_client Counter named xpum_energy_joules is exposed as xpum_energy_joules_total
            (Series("xpum_energy_joules"), Series("xpum_energy_joules_total")),
            (Series("hw_energy_joules_total", 1.0, (where("hw_sensor_location", "card"),)),
             Series("hw_energy_joules_total", 1.0, (where_not("hw_sensor_location", "memory"),))),
            tiles=sum),
+    # 1.x REST /stats XPUM_STATS_ENERGY "value" is the energy used since the previous /stats query of that GPU by
+    # ANY client (mJ), not a counter (measured against upstream's server, v1.3.x: 5887 J, then 217 J on the next
+    # poll; issue #11). Reported as what it is, under its own name; null elsewhere.
+    Metric("energy_interval", "J",
+           "J used since the previous /stats query of this GPU by any client (1.x REST only; not a counter)",
+           Rest1x("stats", "XPUM_STATS_ENERGY", 1.0 / 1000, "mJ"),  # mJ -> J
+           (), (), tiles=sum),
 )
 
 BY_KEY = {m.key: m for m in METRICS}
