@@ -164,6 +164,8 @@ def stats_1x(entries) -> dict:
         if m.rest_1x is not None and m.rest_1x.source == "stats":
             v = raw.get(m.rest_1x.field)
             out[m.key] = None if v is None else v * m.rest_1x.factor
+        elif m.rest_1x is None and m.tiles is not None:
+            out[m.key] = None  # not served by 1.x REST (e.g. the energy counter)
     return out
 
 

@@ -14,6 +14,7 @@ import pytest
 from checks import restconf, xpum
 from checks.xpum import XpumClient, XpumError, candidate_urls, gather, load_credentials
 from tests.support.xpum_standins import (
+    AVG,
     DEFAULT_PASSWORD,
     SilentListener,
     Xpum1Rest,
@@ -276,7 +277,7 @@ def test_multi_tile_stats_units_and_derivation():
     with Xpum1Rest(gpus=[arc_a770(), max_1550()]) as srv, client_for(srv) as c:
         m = c.gpu_metrics(1)
     assert m["power_usage"] == 63.26  # device level is reported: not the tiles' sum
-    assert m["energy"] == pytest.approx(16169.744)  # mJ -> J
+    assert m["energy"] is None and m["energy_interval"] == pytest.approx(16169.744)  # mJ -> J, first query
     assert m["memory_used"] == pytest.approx((8501719040 + 148901888) / MIB)  # bytes -> MiB, tiles summed
     assert m["memory_total"] == 128 * 1024  # memory_physical_size_byte (a string) -> MiB
     assert m["temperature"] == 37.0 and m["memory_temperature"] == 38.0  # hottest tile
@@ -309,14 +310,14 @@ def test_upstream_stats_sample_mapped_with_units():
     with Xpum1Rest(gpus=[max_1550(raw_stats=sample)], tls=False) as srv, client_for(srv) as c:
         m = c.gpu_metrics(0)
     assert m["power_usage"] == 63.26
-    assert m["energy"] == pytest.approx(16169.744)
+    assert m["energy_interval"] == pytest.approx(16169.744)
     t0, t1 = m["tiles"]
     assert t0["memory_used"] == pytest.approx(8107.87109375)  # 8501719040 B
     assert t1["memory_used"] == pytest.approx(142.00390625)  # 148901888 B
     assert (t0["gpu_utilization"], t1["gpu_utilization"]) == (100.0, 0.0)
     assert (t0["frequency"], t1["frequency"]) == (400, 300)
     assert (t0["temperature"], t0["memory_temperature"]) == (37.0, 38.0)
-    assert t0["energy"] == pytest.approx(6159.791)
+    assert t0["energy_interval"] == pytest.approx(6159.791) and t0["energy"] is None
     assert m["memory_used"] == pytest.approx(8249.875)
 
 
@@ -440,19 +441,20 @@ def test_1x_exporter_only_falls_back_to_metrics():
     ]
     h = r["gpus"][0]["health"]
     assert h["status"] == "unknown" and "REST API is off" in h["note"]
-    assert (h["temperature"], h["power_usage"]) == (45.0, 35.5)
-    assert m["gpu_utilization"] == pytest.approx(12.5)  # xpum_engine_ratio 0.125 -> %
-    assert m["memory_used"] == 1024.0 and m["memory_temperature"] is None and m["memory_total"] is None
-    assert pvc["power_usage"] == 63.26 and len(pvc["tiles"]) == 2
-    assert pvc["memory_temperature"] == 38.0
-    assert pvc["memory_used"] == pytest.approx((8501719040 + 148901888) / MIB)
+    # the exporter publishes the stats' avg (AVG x the latest value in the stand-in)
+    assert (h["temperature"], h["power_usage"]) == (45.0 * AVG, round(35.5 * AVG, 2))
+    assert m["gpu_utilization"] == pytest.approx(12.5 * AVG)  # xpum_engine_ratio -> %
+    assert m["memory_used"] == 1024.0 * AVG and m["memory_temperature"] is None and m["memory_total"] is None
+    assert pvc["power_usage"] == round(63.26 * AVG, 2) and len(pvc["tiles"]) == 2
+    assert pvc["memory_temperature"] == 38.0 * AVG
+    assert pvc["memory_used"] == pytest.approx((round(8501719040 * AVG, 2) + round(148901888 * AVG, 2)) / MIB)
 
 
 def test_1x_exporter_only_with_auth():
     with Xpum1Rest(tls=True, exporter_only=True) as srv:
         r = gather(url=srv.url, env=ENV, ca_file=srv.ca_file)
         assert srv.failed_logins == 0 and srv.hits["/metrics"] == 1
-    assert r["error"] is None and len(r["gpus"]) == 1 and r["gpus"][0]["health"]["temperature"] == 45.0
+    assert r["error"] is None and len(r["gpus"]) == 1 and r["gpus"][0]["health"]["temperature"] == 45.0 * AVG
 
 
 def test_default_candidates_tried_in_order(monkeypatch):
