@@ -404,9 +404,11 @@ class _Standin(_Background):
         garbage: bool = False,
         force_status: int | None = None,
         keep_alive: float | None = None,
+        cert_pair: tuple | None = None,
     ):
         self.gpus = list(default_gpus() if gpus is None else gpus)
         self.keep_alive = keep_alive
+        self.cert_pair = cert_pair  # (cert file, key file) to serve instead of the trustme pair
         self.tls = tls
         self.delay = delay
         self.hang = hang
@@ -430,7 +432,7 @@ class _Standin(_Background):
         if self.tls:
             m = tls_material()
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(m["cert_file"], m["key_file"])
+            ctx.load_cert_chain(*(self.cert_pair or (m["cert_file"], m["key_file"])))
             self._ssl_ctx = ctx
             self.ca_file, self.other_ca_file = m["ca_file"], m["other_ca_file"]
         self._stopping.clear()
@@ -1035,3 +1037,33 @@ def closed_port() -> int:
 
 def closed_url(scheme: str = "https") -> str:
     return f"{scheme}://127.0.0.1:{closed_port()}"
+
+
+def keytool_cert(directory) -> tuple:
+    """(cert file, key file): a self-signed certificate shaped like upstream's install/tools/rest/keytool.sh makes it
+    (intel/xpumanager v1.3.x @ b10db2fa9e8092d7b01545f6bc2c0b60f4fc3c28: ``openssl req -x509 -sha512 -newkey rsa:3072
+    -nodes ... -subj "/ST=Unknown/O=XPUM"``): subject ST=Unknown, O=XPUM, no CN, no subjectAltName, CA:TRUE (openssl's
+    v3_ca default), RSA 2048 here to keep tests fast."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "Unknown"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "XPUM")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=548))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA512()))
+    cert_file, key_file = os.path.join(str(directory), "cert.pem"), os.path.join(str(directory), "key.pem")
+    with open(cert_file, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_file, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                  serialization.NoEncryption()))
+    return cert_file, key_file
