@@ -6,9 +6,9 @@ from checks.rules._common import _gpus, _provision, _skip_reason
 LAYER = "XPU Manager"
 
 
-# XPU Manager 1.3's "Supported Devices" (intel/xpumanager README.md, tag v1.3.1 @ 5872a7181c5a73d760f5998266195942a1b58c13,
-# still so on v1.3.x @ b10db2fa9e8092d7b01545f6bc2c0b60f4fc3c28): Flex, Max and Arc B; Arc B first listed in 1.3.1;
-# Arc A is not listed.
+# XPU Manager 1.3's "Supported Devices" (intel/xpumanager README.md, tag v1.3.1 @
+# 5872a7181c5a73d760f5998266195942a1b58c13, still so on v1.3.x @ b10db2fa9e8092d7b01545f6bc2c0b60f4fc3c28): Flex,
+# Max and Arc B; Arc B first listed in 1.3.1; Arc A is not listed.
 ARC_B_MIN = (1, 3, 1)
 UNLISTED = {"arc-a": "Arc A-series"}
 
@@ -119,9 +119,9 @@ def xpum_api(f):
         detail = "XPU Manager %s at %s (%s); GPU health needs its user and password (nothing authenticated was " \
                  "asked without them: upstream delays every client 2^n s per failed login)" % (
                      x["line"], x["url"], _version_text(x.get("version")))
-        return (WARN, "; ".join([detail] + notes), "set XPU_MANAGER_USER / XPU_MANAGER_PASSWORD (or --credentials-file) "
-                "to the rest.conf user (xpumadmin); a server run with XPUM_EXPORTER_NO_AUTH=1 needs none: "
-                "export XPU_MANAGER_EXPORTER_NO_AUTH=1", ev)
+        return (WARN, "; ".join([detail] + notes), "set XPU_MANAGER_USER / XPU_MANAGER_PASSWORD (or "
+                "--credentials-file) to the rest.conf user (xpumadmin); a server run with XPUM_EXPORTER_NO_AUTH=1 "
+                "needs none: export XPU_MANAGER_EXPORTER_NO_AUTH=1", ev)
     if x.get("url") and not err:
         pci_bdfs = {g["bdf"] for g in _gpus(f)}
         api_bdfs = {(g.get("pci_bdf_address") or "").lower() for g in x.get("gpus", [])}

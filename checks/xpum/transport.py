@@ -328,7 +328,8 @@ class Transport:
             except (http.client.HTTPException, OSError) as e:
                 conn.close()
                 if deadline.fired:
-                    raise self._error("timeout", f"no answer from {target} within {seconds:g} s{timeout_hint}") from None
+                    msg = f"no answer from {target} within {seconds:g} s{timeout_hint}"
+                    raise self._error("timeout", msg) from None
                 if reused and attempt == 0 and isinstance(e, (http.client.RemoteDisconnected, ConnectionError)):
                     continue  # the kept-alive connection was closed under us: once more on a fresh one
                 hint = ""

@@ -394,6 +394,25 @@ def test_wrong_password_one_failed_login_ever():
         assert "wrong-Passw0rd" not in json.dumps(st) and DEFAULT_PASSWORD not in json.dumps(st)
 
 
+def test_a_401_is_retried_once_after_a_long_back_off():
+    """F22: a transient 401 (rest.conf rewritten at start-up) must not need a restart: one more login after
+    AUTH_RETRY_SECONDS, none before."""
+    from tests.support import xpum_standins as xs
+    from xpu_ops.monitor import AUTH_RETRY_SECONDS
+
+    clock = FakeClock()
+    with Xpum1Rest(gpus=three_gpus(), rest_conf_text=xs.standin_rest_conf(password="not-yet")) as srv:
+        mon = monitor_for(srv, clock=clock, XPU_MANAGER_PASSWORD=DEFAULT_PASSWORD)
+        assert mon.get_status()["xpu_manager"]["available"] is False and srv.failed_logins == 1
+        srv._conf = xs._read_rest_conf(xs.standin_rest_conf())  # the right password now
+        clock.advance(AUTH_RETRY_SECONDS - 5)
+        assert mon.get_status()["xpu_manager"]["available"] is False and srv.auth_ok == 0
+        clock.advance(10)
+        st = mon.get_status()
+        assert st["xpu_manager"]["available"] is True and len(st["xpu_manager"]["gpus"]) == 3
+        assert srv.failed_logins == 1
+
+
 def test_tls_untrusted_names_the_env_variables():
     with Xpum1Rest() as srv:
         mon = XPUMonitorService(settings=Settings.from_env({"XPU_MANAGER_URL": srv.url}),
