@@ -129,7 +129,7 @@ class XpumClient(Rest1x):
                 self._auth_error = self._error("auth", (
                     f"{e} to the first login at {self.url}{path}, while /rest/v1/version answered at once: XPU Manager "
                     f"1.x sleeps 2^n s (up to 256 s) before each failed login's 401, so the user or password is most "
-                    f"likely wrong ({NOT_RETRIED})"))
+                    f"likely wrong, or its daemon hangs: systemctl status xpum ({NOT_RETRIED})"))
                 raise self._auth_error from None
             raise
         if r.status_code == 401:
