@@ -47,7 +47,7 @@ def _xpum_installed(s):
     return any(s["binaries"].values()) or any(u["installed"] for u in s["units"].values())
 
 
-@check("xpum.service", "XPU Manager installed and running", needs=("platform", "services", "userspace"))
+@check("xpum.service", "XPU Manager installed and running", needs=("platform", "services", "userspace", "pci"))
 def xpum_service(f):
     why = _skip_reason(f, need_gpu=False, xpum=True)
     if why:
