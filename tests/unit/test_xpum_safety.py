@@ -124,8 +124,10 @@ def test_echoed_authorization_header_is_scrubbed():
 
 
 def test_the_servers_own_keytool_certificate_is_a_pin(tmp_path):
-    cert, key = keytool_cert(tmp_path / "a" if (tmp_path / "a").mkdir() is None else None)
-    other, _ = keytool_cert(tmp_path / "b" if (tmp_path / "b").mkdir() is None else None)
+    (tmp_path / "server").mkdir()
+    (tmp_path / "other").mkdir()
+    cert, key = keytool_cert(tmp_path / "server")
+    other, _ = keytool_cert(tmp_path / "other")
     with Xpum1Rest(cert_pair=(cert, key)) as srv:
         r = gather(url=srv.url, env=ENV, ca_file=cert)
         assert r["error"] is None and len(r["gpus"]) == 1
