@@ -178,6 +178,12 @@ class TTLCache:
                     entry[1] = self._clock()
         return fut.result()
 
+    def running(self, key) -> bool:
+        """True while ``key`` is being computed."""
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry is not None and entry[1] is None
+
     def peek(self, key, default=None):
         """The fresh, successful value of ``key`` without computing anything; else ``default``."""
         with self._lock:
@@ -426,6 +432,8 @@ class XPUMonitorService:
         st = self._state
         if st is not None and self._clock() - st[0] < self.settings.cache_seconds:
             return st[1]
+        if st is not None and self._cache.running("ping"):
+            return st[1]  # a ping is under way: the last known state, without waiting for a slow upstream (F5)
         try:
             self._cache.get("ping", lambda: self._upstream(self._ping))
         except MonitorError:

@@ -413,6 +413,26 @@ def test_a_401_is_retried_once_after_a_long_back_off():
         assert srv.failed_logins == 1
 
 
+def test_health_answers_from_the_last_state_while_a_ping_waits_on_a_slow_upstream():
+    """F5: /api/v1/health (manager_info) must not wait for an upstream that answers slowly once a state is known."""
+    import threading
+
+    clock = FakeClock()
+    with Xpum1Rest(gpus=three_gpus()) as srv:
+        mon = monitor_for(srv, clock=clock)
+        assert mon.manager_info()["available"] is True
+        srv.delay = 1.5
+        clock.advance(10)
+        first = threading.Thread(target=mon.manager_info)
+        first.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        info = mon.manager_info()
+        waited = time.monotonic() - t0
+        first.join(10)
+    assert info["available"] is True and waited < 0.5, waited
+
+
 def test_tls_untrusted_names_the_env_variables():
     with Xpum1Rest() as srv:
         mon = XPUMonitorService(settings=Settings.from_env({"XPU_MANAGER_URL": srv.url}),
