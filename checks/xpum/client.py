@@ -108,8 +108,8 @@ class XpumClient(Rest1x):
         """A plain TCP connect: raises XpumError refused/timeout/config when nothing can answer."""
         self._transport.precheck()
 
-    def _get(self, path: str, auth: bool = True):
-        """GET url+path; raises XpumError for transport failures and 401. Returns the Response."""
+    def _get(self, path: str, auth: bool = True, method: str = "GET", json_body=None):
+        """GET (or METHOD with a JSON body) url+path; raises XpumError for transport failures and 401."""
         if auth and self._auth_error is not None:
             raise self._auth_error  # never send a second login after a 401
         if auth and self.line == "1.x" and not self.no_auth_exporter:
@@ -120,10 +120,17 @@ class XpumClient(Rest1x):
         if creds:
             headers["Authorization"] = "Basic " + self._basic()
         first_login = creds and self.line == "1.x" and not self._auth_confirmed
+        # a failed login sleeps 2^n s upstream (4 s for the second): the first login may take that long, so it
+        # gets LOGIN_TIMEOUT to come back with its 401 rather than a timeout
+        timeout = max(self.timeout, LOGIN_TIMEOUT) if first_login else None
         try:
-            # a failed login sleeps 2^n s upstream (4 s for the second): the first login may take that long, so it
-            # gets LOGIN_TIMEOUT to come back with its 401 rather than a timeout
-            r = self._transport.get(path, headers, timeout=max(self.timeout, LOGIN_TIMEOUT) if first_login else None)
+            if json_body is None:
+                r = self._transport.get(path, headers, timeout=timeout)
+            else:
+                import json
+
+                headers["Content-Type"] = "application/json"
+                r = self._transport.request(method, path, headers, json.dumps(json_body).encode(), timeout=timeout)
         except XpumError as e:
             if e.kind == "timeout" and first_login:
                 self._auth_error = self._error("auth", (

@@ -295,10 +295,16 @@ class Transport:
 
     # -- requests
     def get(self, path: str, headers: dict, timeout_hint: str = "", timeout=None) -> Response:
-        """GET path -> Response (any status). XpumError for what is not an HTTP answer. ``timeout`` (default: the
-        transport's) bounds each socket operation AND the whole request (a wall-clock deadline)."""
+        """GET path -> Response (any status). XpumError for what is not an HTTP answer."""
+        return self.request("GET", path, headers, timeout_hint=timeout_hint, timeout=timeout)
+
+    def request(self, method: str, path: str, headers: dict, body: bytes | None = None,
+                timeout_hint: str = "", timeout=None) -> Response:
+        """METHOD path [body] -> Response (any status). XpumError for what is not an HTTP answer. ``timeout``
+        (default: the transport's) bounds each socket operation AND the whole request (a wall-clock deadline)."""
         import http.client
 
+        payload = body
         seconds = self.timeout if timeout is None else float(timeout)
         cap = MAX_METRICS_BODY if path == "/metrics" else MAX_BODY
         target = self.url + path
@@ -311,7 +317,7 @@ class Transport:
                     self._open(conn)
                 conn.sock.settimeout(seconds)
                 deadline.arm(conn.sock)
-                conn.request("GET", path, headers=headers)
+                conn.request(method, path, body=payload, headers=headers)
                 resp = conn.getresponse()
                 body = _read_body(resp, cap)
             except XpumError:
@@ -330,7 +336,8 @@ class Transport:
                 if deadline.fired:
                     msg = f"no answer from {target} within {seconds:g} s{timeout_hint}"
                     raise self._error("timeout", msg) from None
-                if reused and attempt == 0 and isinstance(e, (http.client.RemoteDisconnected, ConnectionError)):
+                if reused and attempt == 0 and method == "GET" and isinstance(
+                        e, (http.client.RemoteDisconnected, ConnectionError)):
                     continue  # the kept-alive connection was closed under us: once more on a fresh one
                 hint = ""
                 if self.scheme == "http":

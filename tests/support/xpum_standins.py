@@ -353,7 +353,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self.send(st.force_status, FLASK_500, "text/html; charset=utf-8")
         if st.garbage:
             return self.send(200, GARBAGE, "application/json")
-        st.route(self, self.command, path)
+        # the request body is read here, whatever the route does with it, so that a kept-alive connection
+        # stays in step (a route reads it from self.rfile as before)
+        import io
+
+        length = self.headers.get("Content-Length") or ""
+        data = self.rfile.read(int(length)) if length.strip().isdigit() else b""
+        stream, self.rfile = self.rfile, io.BytesIO(data)
+        try:
+            st.route(self, self.command, path)
+        finally:
+            self.rfile = stream
 
     do_GET = do_POST = do_PUT = do_DELETE = _dispatch
 
