@@ -132,6 +132,11 @@ class _Torch:
         return out
 
 
+def _wsl(opts, root, facts):
+    from checks import wsl     # WSL2 only: not imported where its checks are skipped by --only/--skip
+    return wsl.wsl_facts(root, opts.env)
+
+
 # name -> (function, the facts it reads first, slow). Gathered in this order, slow ones started first.
 FACTS = {
     "xpum": (_start_xpum, (), True),
@@ -145,6 +150,7 @@ FACTS = {
                                                                     if g.get("family")}), ("pci",), False),
     "userspace": (lambda opts, root, facts: F.userspace_facts(root), (), False),
     "services": (_services, (), False),
+    "wsl": (_wsl, (), False),
 }
 REPORT_NEEDS = ("platform", "pci", "drm", "user")  # the report's environment and gpus sections
 
