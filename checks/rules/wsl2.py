@@ -103,7 +103,10 @@ def wsl2_runtime(f):
     v = version_tuple(pk[name], 3)
     if v is None:
         return WARN, "%s %s: version not understood" % (name, pk[name]), "", ev
-    if v < RUNTIME_MIN:
+    # intel-level-zero-gpu is versioned 1.3.<build>.<hotfix> beside the runtime's <yy>.<ww>.<build>.<hotfix>
+    # (compute-runtime release 23.30.26918.9 ships intel-level-zero-gpu_1.3.26918.9 and intel-opencl-icd_23.30.26918.9)
+    old = v[2] < RUNTIME_MIN[2] if name == "intel-level-zero-gpu" else v < RUNTIME_MIN
+    if old:
         return (FAIL, "%s %s is older than 21.30.20482, the first compute runtime with WSL2 support" % (name, pk[name]),
                 "install a newer compute runtime: https://github.com/intel/compute-runtime/releases", ev)
     return PASS, "%s %s (WSL2 support from 21.30.20482)" % (name, pk[name]), "", ev
