@@ -102,6 +102,17 @@ def test_provision_user_space_only_and_rerun_changes_nothing(host, provisioned, 
     print(f"\nWSL2 provision + verify: first {timings['first_run_s']} s, re-run {timings['rerun_s']} s")
 
 
+def test_xpumanager_container_refused_on_wsl2(host, tmp):
+    rc, out, data, _ = provision(host, "--container", tmp=tmp)
+    assert rc == 2, out[-4000:]
+    lines = [ln.strip() for ln in out.splitlines() if "refused: WSL2" in ln]
+    assert any("xpumanager_container on " in ln and "not supported by any XPU Manager line" in ln for ln in lines), \
+        out[-4000:]
+    (entry,) = data["hosts"].values()
+    assert entry["stats"]["changed"] == 0
+    assert host.exec("test -e /etc/xpu-ops/xpumanager-container").returncode == 1
+
+
 def test_host_holds_user_space_and_nothing_kernel_side(host, provisioned):
     t = host.testinfra()
     for pkg in USERSPACE:
