@@ -133,7 +133,9 @@ class _Torch:
 
 
 def _wsl(opts, root, facts):
-    from checks import wsl     # WSL2 only: not imported where its checks are skipped by --only/--skip
+    if not facts["platform"]["wsl2"]:
+        return {}              # every WSL2 check skips: nothing read, nothing imported
+    from checks import wsl
     return wsl.wsl_facts(root, opts.env)
 
 
@@ -150,7 +152,7 @@ FACTS = {
                                                                     if g.get("family")}), ("pci",), False),
     "userspace": (lambda opts, root, facts: F.userspace_facts(root), (), False),
     "services": (_services, (), False),
-    "wsl": (_wsl, (), False),
+    "wsl": (_wsl, ("platform",), False),
 }
 REPORT_NEEDS = ("platform", "pci", "drm", "user")  # the report's environment and gpus sections
 
