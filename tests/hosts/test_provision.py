@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.pypi_standin import Index, build_index
 from tests.support.standin_deb import build_standin_deb
 
 pytestmark = pytest.mark.hosts
 
 REPO = Path(__file__).resolve().parents[2]
+REST_VENV = "/opt/xpu-ops/xpum-rest"                # roles/xpumanager's default venv for REST's packages
 SECRET = "Kn0wn-rest-Passw0rd-4-grep"          # a REST password that must never appear in any output
 USERSPACE = ["intel-opencl-icd", "libze1", "libigdgmm12", "clinfo", "intel-gpu-tools", "vainfo",
              "intel-media-va-driver-non-free"]
@@ -33,6 +35,13 @@ EXTRA = ["-e", "intel_gpu_driver_media_nonfree=true", "-e", "intel_gpu_driver_fi
 def host(systemd_host):
     """One Debian 12 systemd host for the whole life cycle (tests/conftest.py)."""
     return systemd_host(wait="system")
+
+
+def rest_pins(line):
+    """The role's pins of upstream's rest/requirements.txt for a line (roles/xpumanager/vars/main.yml)."""
+    import yaml
+    return yaml.safe_load((REPO / "roles/xpumanager/vars/main.yml").read_text())[
+        "__xpumanager_rest_requirements_of_line"][line]
 
 
 def run(h, *args, tmp, check_rc=0):
@@ -179,11 +188,16 @@ def test_xpumanager_rest_on_real_host(systemd_host, tmp, record_property):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    args = ["-e", '{"xpu_ops_roles": ["xpumanager"]}', "-e", "xpumanager_line=1.2", "-e", "xpumanager_source=local",
-            "-e", f"xpumanager_deb_path={deb}", "-e", "xpumanager_rest_enabled=true",
-            "-e", f"xpumanager_rest_password={SECRET}", "-e", f"xpumanager_rest_port={port}", "--diff"]
-    _, out1, data1, first = run(h, *args, tmp=tmp)
-    _, out2, data2, second = run(h, *args, tmp=tmp)
+    pins = rest_pins("1.2")
+    index = Index(build_index(tmp / "index", pins))
+    with index as index_url:
+        args = ["-e", '{"xpu_ops_roles": ["xpumanager"]}', "-e", "xpumanager_line=1.2", "-e", "xpumanager_source=local",
+                "-e", f"xpumanager_deb_path={deb}", "-e", "xpumanager_rest_enabled=true",
+                "-e", f"xpumanager_rest_password={SECRET}", "-e", f"xpumanager_rest_port={port}",
+                "-e", f"xpumanager_rest_index_url={index_url}", "--diff"]
+        _, out1, data1, first = run(h, *args, tmp=tmp)
+        _, out2, data2, second = run(h, *args, tmp=tmp)
+    assert any(r.startswith("/simple/gunicorn") for r in index.requests), index.requests
     assert stats(data2)["changed"] == 0, out2[-6000:]
     assert SECRET not in out1 + out2
     record_property("xpumanager_timings", {"first_run_s": round(first, 1), "rerun_s": round(second, 1)})
@@ -198,6 +212,16 @@ def test_xpumanager_rest_on_real_host(systemd_host, tmp, record_property):
     assert t.file("/usr/lib/xpum/rest/conf/key.pem").mode == 0o640
     dropin = t.file("/etc/systemd/system/xpum_rest.service.d/10-xpu-ops-bind.conf")
     assert f"--bind 127.0.0.1:{port}" in dropin.content_string
+    # upstream's rest/requirements.txt, pinned, in the role's venv; the unit runs its gunicorn; no system pip
+    assert f"ExecStart={REST_VENV}/bin/gunicorn --certfile" in dropin.content_string
+    venv = t.file(REST_VENV)
+    assert venv.is_directory and venv.user == "root" and venv.mode == 0o755
+    frozen = set(t.run(f"{REST_VENV}/bin/pip freeze").stdout.split())
+    assert {p.replace("[gthread]", "") for p in pins} <= frozen, frozen
+    assert not t.package("python3-pip").is_installed
+    main_pid = t.run("systemctl show -p MainPID --value xpum_rest.service").stdout.strip()
+    cmdline = t.run(f"tr '\\0' ' ' < /proc/{main_pid}/cmdline").stdout
+    assert cmdline.startswith(f"{REST_VENV}/bin/python"), cmdline
     assert t.service("xpum_rest.service").is_enabled and t.service("xpum_rest.service").is_running
     assert t.service("xpum.service").is_enabled and t.service("xpum.service").is_running
     # bound to 127.0.0.1 only (the host shares the machine's network: read its listening sockets)
@@ -219,3 +243,4 @@ def test_xpumanager_rest_on_real_host(systemd_host, tmp, record_property):
     assert not t.package("xpumanager").is_installed
     assert not t.file("/etc/systemd/system/xpum_rest.service.d").exists
     assert not t.file("/usr/lib/xpum/rest/conf/rest.conf").exists
+    assert not t.file(REST_VENV).exists
