@@ -1143,19 +1143,21 @@ class HostTree:
         self.write("/etc/passwd", "\n".join(passwd) + "\n")
         return self.write("/etc/group", "\n".join(group_lines) + "\n")
 
-    def firmware(self, paths: Iterable[str], compress: str | None = None) -> list[Path]:
+    def firmware(
+        self, paths: Iterable[str], compress: str | None = None, base: str = "/lib/firmware"
+    ) -> list[Path]:
         """Blobs under /lib/firmware ('i915/dg2_guc_70.bin'); compress='zst' (Ubuntu 24.04, Debian 13)
         or 'xz' stores them as the kernel finds compressed firmware: name + '.zst' / '.xz', a real
-        compressed stream."""
+        compressed stream. base='/lib/firmware/updates' is where intel-fw-gpu puts its blobs."""
         out = []
         for p in paths:
             data = f"fake firmware {p}\n".encode() + bytes(range(32))
             if compress == "zst":
-                out.append(self.write(f"/lib/firmware/{p}.zst", zstd_frame(data)))
+                out.append(self.write(f"{base}/{p}.zst", zstd_frame(data)))
             elif compress == "xz":
-                out.append(self.write(f"/lib/firmware/{p}.xz", lzma.compress(data, check=lzma.CHECK_CRC32)))
+                out.append(self.write(f"{base}/{p}.xz", lzma.compress(data, check=lzma.CHECK_CRC32)))
             elif compress is None:
-                out.append(self.write(f"/lib/firmware/{p}", data))
+                out.append(self.write(f"{base}/{p}", data))
             else:
                 raise ValueError(f"compress: None, 'zst' or 'xz', not {compress!r}")
         return out
@@ -1374,8 +1376,12 @@ DEBIAN_12_COMPUTE = {
 }
 FW_ARC_A = ["i915/dg2_guc_70.bin", "i915/dg2_huc_gsc.bin", "i915/dg2_dmc_ver2_08.bin"]
 FW_ARC_B = ["xe/bmg_guc_70.bin", "xe/bmg_huc.bin", "i915/bmg_dmc.bin"]
-FW_MAX = ["i915/pvc_guc_70.bin"]
-FW_FLEX = ["i915/dg2_guc_70.bin", "i915/dg2_huc_gsc.bin"]
+# The out-of-tree i915 (DKMS) loads full-version names (intel-gpu-i915-backports
+# drivers/gpu/drm/i915/gt/uc/intel_uc_fw.c @02652ac: guc_mmp(pvc|dg2, 70, 9, 1), huc_gsc(dg2, 7, 10, 3),
+# huc_mmp(pvc, 7, 8, 7)), which intel-fw-gpu puts in /lib/firmware/updates/i915/ (intel-gpu-firmware README).
+FW_DKMS_DIR = "/lib/firmware/updates"
+FW_MAX = ["i915/pvc_guc_70.9.1.bin", "i915/pvc_huc_7.8.7.bin"]
+FW_FLEX = ["i915/dg2_guc_70.9.1.bin", "i915/dg2_huc_7.10.3_gsc.bin"]
 FW_ADL = ["i915/adlp_guc_70.bin", "i915/tgl_huc.bin", "i915/adlp_dmc_ver2_16.bin"]
 
 I915_STACK = [
@@ -1531,7 +1537,7 @@ def max_i915(root: Path | str) -> HostTree:
     upstream 0000:01:00.0 (1000:c030) -> downstream 0000:02:00.0 and 0000:02:01.0 -> GPUs
     0000:03:00.0 (card0/renderD128) and 0000:04:00.0 (card1/renderD129), 32.0 GT/s x16 each.
     /lib/modules/<rel>/updates/dkms/i915.ko, i915 taint 'OE', intel-i915-dkms + intel-fw-gpu in
-    dpkg, i915/pvc_guc_70.bin."""
+    dpkg, i915/pvc_guc_70.9.1.bin in /lib/firmware/updates."""
     rel = "6.8.0-60-generic"
     t = _base(root, "ubuntu", rel)
     t.host_bridge("0000:00:00.0", device=0x09A2)
@@ -1557,7 +1563,7 @@ def max_i915(root: Path | str) -> HostTree:
         gpus.append(gpu)
     t.loaded(I915_STACK, taints={"i915": "OE"})
     t.dkms_module(rel, "i915")
-    t.firmware(FW_MAX, compress=None)  # intel-fw-gpu installs them uncompressed
+    t.firmware(FW_MAX, compress=None, base=FW_DKMS_DIR)  # intel-fw-gpu installs them uncompressed
     pkgs = dict(UBUNTU_2404_COMPUTE)
     pkgs.update({"intel-i915-dkms": "1.24.7.12.240531.18+i33-1", "intel-fw-gpu": "2024.24.5-337~24.04"})
     _userspace(t, pkgs)
@@ -1597,7 +1603,7 @@ def flex_i915(root: Path | str) -> HostTree:
     _gpu_nodes(t, gpu, 0, "i915")
     t.loaded(I915_STACK, taints={"i915": "OE"})
     t.dkms_module(rel, "i915")
-    t.firmware(FW_FLEX, compress=None)
+    t.firmware(FW_FLEX, compress=None, base=FW_DKMS_DIR)
     pkgs = dict(UBUNTU_2404_COMPUTE)
     pkgs.update({"intel-i915-dkms": "1.24.7.12.240531.18+i33-1", "intel-fw-gpu": "2024.24.5-337~24.04"})
     _userspace(t, pkgs)
