@@ -19,6 +19,9 @@ PACKAGES_OF_INTEREST = (
     "libigdgmm12", "intel-media-va-driver", "intel-media-va-driver-non-free", "clinfo",
     "intel-gpu-tools", "vainfo", "xpumanager", "xpu-smi", "libxpum2", "intel-i915-dkms", "intel-fw-gpu",
     "firmware-misc-nonfree", "firmware-intel-graphics", "linux-firmware", "intel-gsc", "libigsc1",
+    # Gen8-Gen11 compute runtime after 24.35: Intel's release packages and Debian's (compute-runtime
+    # LEGACY_PLATFORMS.md; Debian source intel-compute-runtime-legacy)
+    "intel-opencl-icd-legacy1", "intel-level-zero-gpu-legacy1", "intel-opencl-icd-legacy", "libze-intel-gpu-legacy1-1",
 )
 FW_LOG_PATTERN = (r"\b(i915|xe)\b.*\b(GuC|HuC|DMC|GSC|firmware)\b.*"
                   r"\b(fail|failed|error|missing|not found|-2)\b")

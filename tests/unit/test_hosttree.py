@@ -395,9 +395,14 @@ def test_rebar_off(tmp_path):
     line = read(t.root, "/sys/bus/pci/devices/0000:03:00.0/resource").splitlines()[2]
     start, end, _ = (int(x, 16) for x in line.split())
     assert end - start + 1 == 256 * ht.MiB
-    assert not os.path.lexists(t.root / "sys/bus/pci/devices/0000:03:00.0/driver")
-    assert (t.root / "sys/module/xe/initstate").is_file()
-    assert not (t.root / "dev/dri").exists()
+    # xe binds a small-BAR card (xe_vram.c "Small BAR device") and publishes the VRAM per tile
+    assert os.path.basename(os.readlink(t.root / "sys/bus/pci/devices/0000:03:00.0/driver")) == "xe"
+    assert read(t.root, "/sys/bus/pci/devices/0000:03:00.0/tile0/physical_vram_size_bytes") == f"{12 * ht.GiB}\n"
+    unbound = ht.rebar_off(tmp_path / "unbound", bound=False)
+    assert not os.path.lexists(unbound.root / "sys/bus/pci/devices/0000:03:00.0/driver")
+    assert (unbound.root / "sys/module/xe/initstate").is_file()
+    assert not (unbound.root / "dev/dri").exists()
+    assert not (unbound.root / "sys/bus/pci/devices/0000:03:00.0/tile0").exists()
 
 
 def test_no_proc_modules_means_builtin(tmp_path):
