@@ -70,9 +70,10 @@ def _hardware_fit(f, pk):
         need = families.version_tuple(fam.get("min_runtime"))
         if need and ver[:len(need)] < need:
             exact = fam.get("min_runtime_exact", True)
-            out.append((FAIL if exact else WARN, "%s %s is older than %s, the first compute runtime that supports %s: "
-                        "Level Zero and OpenCL %s" % (name, ver_text, fam["min_runtime"], fam["name"],
-                                                     "will show no device" if exact else "may show no device"),
+            out.append((FAIL if exact else WARN, "%s %s is older than %s, %s %s: Level Zero and OpenCL %s" % (
+                name, ver_text, fam["min_runtime"],
+                "the first compute runtime that supports" if exact else "the oldest compute runtime known to work on",
+                fam["name"], "will show no device" if exact else "may show no device"),
                         _compute_fix(f["platform"], new=True)))
     if not out:
         return PASS, None, None
