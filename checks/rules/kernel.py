@@ -185,8 +185,8 @@ def dri_nodes(f):
             statuses.append(FAIL)
             notes.append("%s: %s" % (g["bdf"], "; ".join(problems)))
             if "render" not in kinds or "card" not in kinds:
-                remedies.append("the %s driver bound %s but created no node: sudo dmesg | grep -iE '%s|drm' | tail; "
-                                "a driver too old for the GPU leaves none" % (g["driver"], g["bdf"], g["driver"]))
+                remedies.append("the %s driver bound %s but created no node: sudo dmesg | grep -iE '%s|drm' | tail"
+                                % (g["driver"], g["bdf"], g["driver"]))
             else:
                 remedies.append("recreate the nodes: sudo udevadm trigger --subsystem-match=drm && "
                                 "sudo udevadm settle; inside a container pass them: --device /dev/dri")

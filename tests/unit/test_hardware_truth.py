@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import hosttree as ht
-from tests.support.verify_run import check_of, run_json
+from tests.support.verify_run import run_json
 from tools import pciids
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -294,4 +294,5 @@ def test_every_family_fact_names_a_recorded_source():
         if fam.get("extra_ids"):
             assert fam["extra_ids"]["source"]
     for name, src in TABLE["sources"].items():
-        assert src.get("repo") and (src.get("path") or src.get("commit") or src.get("release") or src.get("issue")), name
+        where = src.get("path") or src.get("commit") or src.get("release") or src.get("issue")
+        assert src.get("repo") and where, name
