@@ -296,3 +296,17 @@ def test_every_family_fact_names_a_recorded_source():
     for name, src in TABLE["sources"].items():
         where = src.get("path") or src.get("commit") or src.get("release") or src.get("issue")
         assert src.get("repo") and where, name
+
+
+def test_readme_support_table_is_generated_from_the_family_table(tmp_path):
+    from tools import supporttable
+
+    assert supporttable.main(["--check"]) == 0
+    readme = tmp_path / "README.md"
+    readme.write_text("x\n%s\nold\n%s\ny\n" % (supporttable.START, supporttable.END))
+    assert supporttable.main(["--check", "--readme", str(readme)]) == 1
+    assert supporttable.main(["--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("x\n") and text.endswith("y\n") and "old" not in text
+    row = next(line for line in text.splitlines() if "Panther Lake" in line)
+    assert "`INTEL_PTL_IDS`" in row and "| 6.17 |" in row and "xe/ptl_gsc_1.bin" in row
