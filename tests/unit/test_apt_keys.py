@@ -98,3 +98,40 @@ def test_pinned_key_is_installed_and_another_is_refused(tmp_path, keys):
     assert dest.read_text() == keys["repo"][0] and oct(dest.stat().st_mode & 0o777) == "0o644"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("ansible.") and p.suffix == ".asc"], \
         "the temporary copy was left behind"
+
+
+CHECK_PLAY = """
+- name: Check key URLs as preflight does
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: The role's key check
+      ansible.builtin.include_role:
+        name: intel_gpu_driver
+        tasks_from: key_check.yml
+"""
+
+
+@pytest.mark.parametrize("source, url, fingerprint, ok", [
+    ("intel", "http://mirror.example.internal/xpu-ops/keys/intel-graphics.key", None, False),  # F2's repro
+    ("intel", "https://repositories.intel.com/gpu/intel-graphics.key", None, True),
+    ("intel", "file:///srv/mirror/keys/intel-graphics.key", None, True),
+    ("intel", "https://repositories.intel.com/gpu/intel-graphics.key", "1C1B89D0", False),
+    ("debian", "http://mirror.example.internal/xpu-ops/keys/intel-graphics.key", None, True),  # key not used
+])
+def test_key_urls_over_http_are_refused(tmp_path, source, url, fingerprint, ok):
+    play = tmp_path / "play.yml"
+    play.write_text(CHECK_PLAY)
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    extra = {"ansible_python_interpreter": sys.executable, "__intel_gpu_driver_os": {"source": source},
+             "intel_gpu_driver_intel_repo_key_url": url}
+    if fingerprint:
+        extra["intel_gpu_driver_intel_repo_key_fingerprint"] = fingerprint
+    r = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                        "-e", json.dumps(extra), str(play)], cwd=REPO, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert (r.returncode == 0) == ok, r.stdout[-3000:]
+    if not ok:
+        assert "intel_gpu_driver_intel_repo_key_url must be an https:// or file:// URL" in r.stdout
