@@ -278,6 +278,8 @@ def firmware(f):
                                                      " or ".join(info["candidates"])))
     ev = {"found": have, "missing": missing, "variants": variants, "log_source": fw["log_source"],
           "log_errors": fw["log_errors"]}
+    if not missing and not have:
+        return SKIP, "the family table lists no firmware to check for %s" % ", ".join(fam_keys), "", ev
     if missing:
         return (FAIL, "missing in /lib/firmware/updates and /lib/firmware (the kernel's search path, .zst/.xz "
                 "included): " + "; ".join(missing), _firmware_fix(f["platform"], fam_keys), ev)

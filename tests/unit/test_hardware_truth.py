@@ -310,3 +310,10 @@ def test_readme_support_table_is_generated_from_the_family_table(tmp_path):
     assert text.startswith("x\n") and text.endswith("y\n") and "old" not in text
     row = next(line for line in text.splitlines() if "Panther Lake" in line)
     assert "`INTEL_PTL_IDS`" in row and "| 6.17 |" in row and "xe/ptl_gsc_1.bin" in row
+
+
+def test_a_family_without_a_firmware_list_is_not_a_pass(tmp_path):
+    # Nova Lake: xe has no firmware defined for it in a released kernel yet, so nothing is claimed either way
+    t = integrated(tmp_path, 0xD740, kernel="6.18.0-1-generic")
+    c = verify(t.root)["firmware"]
+    assert c["status"] == "skip" and "nvl" in c["detail"]
