@@ -1676,6 +1676,43 @@ def integrated_adl(root: Path | str) -> HostTree:
     return t
 
 
+def integrated_gpu(
+    root: Path | str,
+    device: int,
+    *,
+    driver: str = "xe",
+    kernel: str = "6.17.0-6-generic",
+    os_id: str = "ubuntu",
+    bound: bool = True,
+    firmware: Iterable[str] = (),
+    packages: Mapping[str, str | Mapping[str, str]] | None = None,
+    compress: str | None = "zst",
+) -> HostTree:
+    """Any integrated Intel GPU (8086:`device`, VGA class) at 0000:00:02.0, a Root Complex Integrated Endpoint
+    (no link, BAR0 16 MiB, BAR2 256 MiB) under host bridge 8086:4621, with `driver` loaded and, when `bound`,
+    bound with card0/renderD128; `firmware` blobs under /lib/firmware; Ubuntu 24.04's PPA user space unless
+    `packages` says otherwise. For the facts of one platform (tests/unit/test_hardware_truth.py)."""
+    t = _base(root, os_id, kernel)
+    t.host_bridge("0000:00:00.0", device=0x4621)
+    gpu = "0000:00:02.0"
+    t.pci_device(
+        gpu,
+        device=device,
+        klass=CLASS_VGA,
+        driver=driver if bound else None,
+        revision=0x04,
+        link=LINK_RCIEP,
+        bars={0: bar(0x6000000000, 16 * MiB, FLAGS_MEM64), 2: bar(0x4000000000, 256 * MiB)},
+    )
+    if bound:
+        _gpu_nodes(t, gpu, 0, driver)
+    t.loaded(XE_STACK if driver == "xe" else I915_STACK)
+    t.firmware(list(firmware), compress=compress)
+    _userspace(t, packages or UBUNTU_2404_COMPUTE)
+    t.expect.update(gpus=[gpu], driver=driver if bound else None, cards={0: gpu} if bound else {}, user="alice")
+    return t
+
+
 def gpu_no_driver(root: Path | str) -> HostTree:
     """Arc A770 as in arc_a_i915 but no driver bound: no driver link, enable 0, no DRM nodes, no
     /dev/dri, i915 not loaded (not in /sys/module nor /proc/modules); firmware and packages present."""

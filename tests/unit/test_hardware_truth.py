@@ -21,22 +21,7 @@ def verify(root):
     return {c["id"]: c for c in rep["checks"]}
 
 
-def integrated(root, device, *, driver="xe", kernel="6.17.0-6-generic", os_id="ubuntu", bound=True,
-               firmware=(), packages=None, compress="zst"):
-    """An integrated Intel GPU at 0000:00:02.0 (a Root Complex Integrated Endpoint: no link, BAR0/BAR2,
-    boot_vga) with `driver` loaded and, when `bound`, bound with card0/renderD128."""
-    t = ht._base(root, os_id, kernel)
-    t.host_bridge("0000:00:00.0", device=0x4621)
-    gpu = "0000:00:02.0"
-    t.pci_device(gpu, device=device, klass=ht.CLASS_VGA, driver=driver if bound else None, revision=0x04,
-                 link=ht.LINK_RCIEP,
-                 bars={0: ht.bar(0x6000000000, 16 * ht.MiB, ht.FLAGS_MEM64), 2: ht.bar(0x4000000000, 256 * ht.MiB)})
-    if bound:
-        ht._gpu_nodes(t, gpu, 0, driver)
-    t.loaded(ht.XE_STACK if driver == "xe" else ht.I915_STACK)
-    t.firmware(list(firmware), compress=compress)
-    ht._userspace(t, packages or ht.UBUNTU_2404_COMPUTE)
-    return t
+integrated = ht.integrated_gpu
 
 
 def fw_of(fam, variant=None):
