@@ -24,6 +24,9 @@ def _compute_fix(p, new=False):
     if k.startswith("debian-") and k != "debian-11":
         return ("sudo apt install libze1   # trixie has no Intel compute runtime: take intel-opencl-icd and "
                 "libze-intel-gpu1 from forky (apt pinning) or Intel's compute-runtime releases")
+    if k == "ubuntu-22" and new:
+        return ("the runtime on this Ubuntu 22.04 predates this GPU: move to Ubuntu 24.04 with "
+                "ppa:kobuk-team/intel-graphics, or install a newer release from github.com/intel/compute-runtime")
     if k == "ubuntu-24" or (new and k.startswith("ubuntu-")):
         return ("sudo add-apt-repository -y ppa:kobuk-team/intel-graphics && "
                 "sudo apt install libze-intel-gpu1 libze1 intel-opencl-icd clinfo")
