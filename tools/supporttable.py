@@ -22,7 +22,8 @@ def _source(sources, key):
     s = sources.get(key)
     if not s:
         return key
-    return "%s %s%s" % (s["repo"], s.get("path", "").rsplit("/", 1)[-1], " @" + s["commit"][:7] if s.get("commit") else "")
+    at = " @" + s["commit"][:7] if s.get("commit") else ""
+    return "%s %s%s" % (s["repo"], s.get("path", "").rsplit("/", 1)[-1], at)
 
 
 def _ids(fam, sources):
