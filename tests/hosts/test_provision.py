@@ -103,6 +103,9 @@ def test_wrong_variables_rejected_before_any_change(host, tmp, outputs):
         (["-e", '{"intel_gpu_driver_gpu_families": ["voodoo"]}'], "unknown GPU family 'voodoo'"),
         (["-e", '{"intel_gpu_driver_users": ["nosuchuser"]}'],
          "user 'nosuchuser' in intel_gpu_driver_users does not exist"),
+        # bookworm's runtime 22.43 predates Arc B (compute-runtime 24.48: production BMG/LNL support)
+        (["-e", '{"intel_gpu_driver_gpu_families": ["arc-b"]}'],
+         "arc-b need a newer compute runtime than Debian-12's own (22.43"),
     ]
     for args, message in cases:
         rc, out, _, _ = run(host, *args, tmp=tmp, check_rc=None)
@@ -110,6 +113,17 @@ def test_wrong_variables_rejected_before_any_change(host, tmp, outputs):
         assert rc != 0, out[-4000:]
         assert message in out, out[-4000:]
         untouched(host)
+
+
+def test_debian12_with_a_gpu_newer_than_bookworm_plans_backports(host, tmp, outputs):
+    # firmware-intel-graphics (20250410) and the 6.12 kernel come from bookworm-backports
+    # (packages.debian.org/bookworm-backports/firmware-intel-graphics), not firmware-misc-nonfree (20230210)
+    rc, out, _, _ = run(host, "--check", "-e", '{"intel_gpu_driver_gpu_families": ["arc-b"]}',
+                        "-e", "intel_gpu_driver_compute=false", "-e", "intel_gpu_driver_firmware=install",
+                        "-e", "xpumanager_line=none", tmp=tmp)
+    outputs.append(out)
+    assert "item=bookworm-backports" in out, out[-4000:]
+    untouched(host)
 
 
 def test_check_mode_on_fresh_host(host, tmp, outputs):
