@@ -26,7 +26,8 @@ OPTIONS = (
                         help="do not verify XPU Manager's TLS certificate (else $XPU_MANAGER_INSECURE)")),
     ("--credentials-file", dict(help="XPU Manager credentials: 'user:password' or KEY=VALUE lines "
                                 "(else $XPU_MANAGER_CREDENTIALS_FILE, else $XPU_MANAGER_USER/$XPU_MANAGER_PASSWORD)")),
-    ("--python", dict(default=sys.executable, help="interpreter whose PyTorch to probe")),
+    ("--python", dict(help="interpreter whose PyTorch to probe (default: the active VIRTUAL_ENV's, else python3 "
+                      "on PATH)")),
     ("--only", dict(type=_ids, help="comma-separated check ids to run")),
     ("--skip", dict(type=_ids, default=[], help="comma-separated check ids to skip")),
     ("--timeout", dict(help="seconds per XPU Manager request (else $XPU_MANAGER_TIMEOUT, else 3)")),

@@ -1,6 +1,5 @@
 """One way through: gather facts -> evaluate checks -> a report dict (rendered by checks.report)."""
 import os
-import sys
 
 from checks import facts as F
 from checks.result import FAIL, PASS, SKIP, WARN, Result  # noqa: F401
@@ -20,7 +19,7 @@ class Options:
                  host_name=None):
         self.root, self.user, self.xpum_url, self.ca_file = root, user, xpum_url, ca_file
         self.insecure, self.credentials_file = insecure, credentials_file
-        self.python = python or sys.executable
+        self.python = python  # None: the PyTorch the user runs (checks.torch_run.find_python)
         self.only, self.skip = only, list(skip or [])
         self.timeout, self.torch_timeout = timeout, torch_timeout
         self.env = dict(os.environ) if env is None else env
@@ -62,7 +61,7 @@ def validate(opts):
             raise UsageError(str(e)) from None
     ids = selected(opts)
     need = needed_facts(ids)
-    if "torch" in need:
+    if "torch" in need and opts.python:
         py = opts.python
         if os.sep not in py:
             import shutil
@@ -117,18 +116,20 @@ def _services(opts, root, facts):
 
 
 class _Torch:
-    """The torch probe's child; .result() adds whether it probed this very interpreter."""
+    """The torch probe's child, of the interpreter the user runs; .result() adds how it was found and whether it
+    is this very interpreter."""
 
     def __init__(self, opts):
-        from checks.torch_run import TorchProbe
-        self.opts, self.probe = opts, TorchProbe(opts.python, opts.torch_timeout, opts.env)
+        from checks.torch_run import TorchProbe, find_python
+        self.python, self.found_by, self.looked = find_python(opts.python, opts.env)
+        self.probe = TorchProbe(self.python, opts.torch_timeout, opts.env) if self.python else None
 
     def result(self):
+        from checks.torch_run import _is_this_interpreter
+        if self.probe is None:
+            return {"python": None, "outcome": "none", "found_by": None, "looked": self.looked}
         out = self.probe.result()
-        try:
-            out["self"] = os.path.samefile(self.opts.python, sys.executable)
-        except OSError:
-            out["self"] = False
+        out.update(found_by=self.found_by, looked=self.looked, self=_is_this_interpreter(self.python))
         return out
 
 

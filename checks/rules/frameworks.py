@@ -10,6 +10,28 @@ LAYER = "User space"
 TORCH_XPU_FIX = "pip install --upgrade torch --index-url https://download.pytorch.org/whl/xpu"
 
 
+def _install_fix(t):
+    """How to get PyTorch XPU into the interpreter probed, in a way its OS allows: pip refuses an externally
+    managed interpreter (PEP 668: Debian 12's /usr/bin/python3), so that one gets a venv first."""
+    if t.get("externally_managed"):
+        return ("%s refuses pip installs (externally managed, PEP 668): make a virtual environment for the "
+                "application, install PyTorch XPU there, and point verify at it:\n"
+                "%s -m venv ~/venv-xpu && ~/venv-xpu/bin/python -m %s\n"
+                "invoke verify --python ~/venv-xpu/bin/python" % (t["python"], t["python"], TORCH_XPU_FIX))
+    return "%s -m %s" % (t["python"], TORCH_XPU_FIX)
+
+
+def _not_found(t):
+    """No PyTorch where verify looked by itself (no --python): a warning that says where it looked."""
+    where = "; ".join(t.get("looked") or [])
+    detail = ("no PyTorch found: %s; looked at %s. If your application has its own interpreter, point verify at it"
+              % ("no interpreter" if not t.get("python") else "not installed in %s" % t["python"], where))
+    return WARN, detail, ("invoke verify --python /path/to/your/venv/bin/python   # the interpreter your "
+                          "application runs\n(or activate its virtual environment first: VIRTUAL_ENV is "
+                          "honoured)\nto install PyTorch XPU: " + (_install_fix(t) if t.get("python") else
+                                                                  TORCH_XPU_FIX)), t
+
+
 @check("torch.xpu", "PyTorch XPU", needs=("platform", "pci", "torch"))
 def torch_xpu(f):
     t = f["torch"]
@@ -17,13 +39,16 @@ def torch_xpu(f):
     ev = {k: v for k, v in t.items() if k not in ("stderr",)}
     if t.get("stderr"):
         ev["stderr"] = t["stderr"]
+    if t["outcome"] == "none" or (t["outcome"] == "ok" and not t.get("torch") and t.get("found_by")
+                                  and t["found_by"] != "--python"):
+        return _not_found(dict(ev))
     if t["outcome"] != "ok":
         return FAIL, "%s; the application must use device cpu" % t.get("reason"), (
             "run it by hand to see the error: %s -c 'import torch; print(torch.xpu.is_available())'; a hang or crash "
             "in zeInit means the Level Zero driver and kernel driver do not match (see userspace, kernel.driver)"
             % t["python"]), ev
     if not t.get("torch"):
-        fix = "%s -m %s" % (t["python"], TORCH_XPU_FIX)
+        fix = _install_fix(t)
         if t.get("self"):
             fix = ("this is xpu-ops' own interpreter: name your application's instead, e.g. "
                    "invoke verify --python /path/to/your/venv/bin/python\nor install PyTorch XPU there: " + fix)
@@ -56,7 +81,7 @@ def torch_xpu(f):
         return (WARN if ipex_bad else PASS), detail, ipex_fix, ev
     if not t.get("torch_xpu_build"):
         detail = base + ": this torch build has no XPU support; device: cpu" + ipex_note
-        fix = "%s -m %s" % (t["python"], TORCH_XPU_FIX)
+        fix = _install_fix(t)
     else:
         detail = base + ": torch.xpu.is_available() is False%s; device: cpu" % (
             " (%s)" % t["is_available_error"] if t.get("is_available_error") else "") + ipex_note
