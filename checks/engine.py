@@ -146,7 +146,13 @@ FACTS = {
                                                                     if g.get("family")}), ("pci",), False),
     "userspace": (lambda opts, root, facts: F.userspace_facts(root), (), False),
     "services": (_services, (), False),
+    "levelzero": (lambda opts, root, facts: _levelzero(opts, root, facts), (), True),
 }
+
+
+def _levelzero(opts, root, facts):
+    from checks import levelzero_run
+    return levelzero_run.start(opts, root, facts)
 REPORT_NEEDS = ("platform", "pci", "drm", "user")  # the report's environment and gpus sections
 
 
