@@ -35,6 +35,8 @@ OPTIONS = (
     ("--host-name", dict(help="this host's name on the control host, used in remedies (default localhost)")),
     ("--no-color", dict(action="store_true", help="no colour even on a terminal")),
     ("--list", dict(action="store_true", help="list the check ids and exit")),
+    ("--kernel-log", dict(metavar="FILE", help="read this saved kernel log (dmesg, journalctl -k) instead of this "
+                          "host's")),
     ("--facts", dict(action="store_true", help="print the host facts the Ansible roles decide on (JSON) and exit; "
                      "honours --root")),
 )
@@ -117,7 +119,7 @@ def main(argv=None):
     opts = engine.Options(root=a.root, user=a.user, xpum_url=a.xpum_url, ca_file=a.ca_file, insecure=a.insecure,
                           credentials_file=a.credentials_file, python=a.python, only=a.only, skip=a.skip,
                           timeout=a.timeout, torch_timeout=a.torch_timeout,
-                          host_name=a.host_name)
+                          host_name=a.host_name, kernel_log=a.kernel_log)
     try:
         rep = engine.run(opts)
     except engine.UsageError as e:

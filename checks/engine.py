@@ -16,7 +16,7 @@ class Options:
 
     def __init__(self, root="/", user=None, xpum_url=None, ca_file=None, insecure=None, credentials_file=None,
                  python=None, only=None, skip=None, timeout=None, torch_timeout=60.0, env=None,
-                 host_name=None):
+                 host_name=None, kernel_log=None):
         self.root, self.user, self.xpum_url, self.ca_file = root, user, xpum_url, ca_file
         self.insecure, self.credentials_file = insecure, credentials_file
         self.python = python  # None: the PyTorch the user runs (checks.torch_run.find_python)
@@ -24,6 +24,7 @@ class Options:
         self.timeout, self.torch_timeout = timeout, torch_timeout
         self.env = dict(os.environ) if env is None else env
         self.host_name = host_name
+        self.kernel_log = kernel_log  # a saved dmesg / journalctl -k to read instead of this host's
         self.xpum = None  # checks.xpum.ConnectionSettings: the XPU Manager flags, else XPU_MANAGER_* (validate())
 
 
@@ -51,6 +52,11 @@ def validate(opts):
         raise UsageError("--root %s: not readable" % opts.root)
     if opts.ca_file and not os.path.isfile(opts.ca_file):
         raise UsageError("--ca-file %s: no such file" % opts.ca_file)
+    if opts.kernel_log and not os.path.isfile(opts.kernel_log):
+        raise UsageError("--kernel-log %s: %s" % (opts.kernel_log, "not a file" if os.path.exists(opts.kernel_log)
+                                                  else "no such file"))
+    if opts.kernel_log and not os.access(opts.kernel_log, os.R_OK):
+        raise UsageError("--kernel-log %s: not readable" % opts.kernel_log)
     if opts.torch_timeout <= 0:
         raise UsageError("--torch-timeout must be > 0")
     if opts.timeout is not None:
@@ -147,7 +153,15 @@ FACTS = {
     "userspace": (lambda opts, root, facts: F.userspace_facts(root), (), False),
     "services": (_services, (), False),
     "levelzero": (lambda opts, root, facts: _levelzero(opts, root, facts), (), True),
+    "kernel_log": (lambda opts, root, facts: _kernel_log(opts, root, facts), ("pci",), False),
 }
+
+
+def _kernel_log(opts, root, facts):
+    from checks.kernel_log import kernel_log_facts
+    out = kernel_log_facts(root, _gpus(facts), opts.kernel_log)
+    out["given"] = bool(opts.kernel_log)
+    return out
 
 
 def _levelzero(opts, root, facts):
