@@ -9,10 +9,7 @@ A probe is a stdlib-only source file of this package, run as ``python -c SOURCE`
   folder verify was started from is never imported (``-c`` puts the working directory first on sys.path) -- F10;
 - runs in its own session and is killed with its process group after ``timeout`` seconds.
 """
-import json
 import os
-import signal
-import subprocess
 import time
 
 MARK = "XPUOPS-PROBE "
@@ -39,6 +36,7 @@ class ChildProbe:
     {"outcome": "ok"|"timeout"|"crash"|"error", "elapsed", "reason", "stderr", "data": the JSON or None}."""
 
     def __init__(self, python, source, timeout, env=None, extra_env=None, what="probe"):
+        import subprocess  # here, not at import: a verify that starts no child imports neither it nor threading
         self.python, self.timeout, self.what = python, timeout, what
         self.started = time.monotonic()
         e = child_env(env, extra_env)
@@ -55,6 +53,9 @@ class ChildProbe:
             self.error = "cannot run %s: %s" % (python, e.strerror or e)
 
     def result(self):
+        import json
+        import signal
+        import subprocess
         if self.proc is None:
             return {"outcome": "error", "reason": self.error}
         remaining = max(0.1, self.timeout - (time.monotonic() - self.started))

@@ -152,7 +152,7 @@ FACTS = {
                                                                     if g.get("family")}), ("pci",), False),
     "userspace": (lambda opts, root, facts: F.userspace_facts(root), (), False),
     "services": (_services, (), False),
-    "levelzero": (lambda opts, root, facts: _levelzero(opts, root, facts), (), True),
+    "levelzero": (lambda opts, root, facts: _levelzero(opts, root, facts), ("pci",), False),
     "kernel_log": (lambda opts, root, facts: _kernel_log(opts, root, facts), ("pci",), False),
 }
 

@@ -1,8 +1,6 @@
 """Start the Level Zero probe (checks/levelzero_probe.py) in an isolated child of this interpreter."""
 import sys
 
-from checks.child import ChildProbe, tail
-
 # The loader's debug trace (oneapi-src/level-zero source/loader/ze_loader.cpp: debug_trace_message, lines
 # "ZE_LOADER_DEBUG_TRACE:..." on stderr; loaders from 1.9 on) and Sysman in the same process (ZES_ENABLE_SYSMAN,
 # include/zes_api.h: read by the driver at zeInit).
@@ -29,11 +27,13 @@ def result_name(code):
 
 class LevelZeroProbe:
     def __init__(self, timeout, env=None):
+        from checks.child import ChildProbe
         from checks.families import package_data
         self.child = ChildProbe(sys.executable, package_data("levelzero_probe.py").decode(), timeout, env,
                                 extra_env=PROBE_ENV, what="Level Zero probe")
 
     def result(self):
+        from checks.child import tail
         r = self.child.result()
         stderr = r.get("stderr_all") or []
         out = {"outcome": r["outcome"], "reason": r.get("reason"),
@@ -46,16 +46,10 @@ class LevelZeroProbe:
 
 
 def start(opts, root, facts):
-    """The levelzero fact: a handle whose .result() is the probe's answer; {"skipped": why} under --root."""
+    """The levelzero fact: the probe's answer; {"skipped": why} under --root or without an Intel GPU (no child
+    is started on a host that has nothing for Level Zero to find)."""
     if not root.is_real:
-        return _Done({"skipped": "--root %s: the Level Zero runtime can only be asked on the running host"
-                      % root.base})
-    return LevelZeroProbe(min(opts.torch_timeout, 30.0), opts.env)
-
-
-class _Done:
-    def __init__(self, value):
-        self.value = value
-
-    def result(self):
-        return self.value
+        return {"skipped": "--root %s: the Level Zero runtime can only be asked on the running host" % root.base}
+    if not facts["pci"].get("gpus"):
+        return {"skipped": "no Intel GPU (see pci.gpu)"}
+    return LevelZeroProbe(min(opts.torch_timeout, 30.0), opts.env).result()
