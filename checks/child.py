@@ -37,6 +37,12 @@ class ChildProbe:
 
     def __init__(self, python, source, timeout, env=None, extra_env=None, what="probe"):
         import subprocess  # here, not at import: a verify that starts no child imports neither it nor threading
+        # the child runs from /: a relative --python is the caller's, so resolved here
+        if os.sep in python:
+            python = os.path.abspath(python)
+        else:
+            import shutil
+            python = shutil.which(python) or python
         self.python, self.timeout, self.what = python, timeout, what
         self.started = time.monotonic()
         e = child_env(env, extra_env)

@@ -65,6 +65,7 @@ def probe():
         except Exception as e:
             out["mem_get_info_error"] = "%s: %s" % (type(e).__name__, e)
     out["mapped"] = mapped()
+    out["bundled"] = bundled(torch)
     if out["ipex_version"]:
         out["ipex_matches"] = _mm(out["ipex_version"]) == _mm(out["torch"])
         if out["ipex_matches"]:
@@ -82,6 +83,22 @@ def externally_managed():
     import sysconfig
     return sys.prefix == sys.base_prefix and os.path.isfile(
         os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED"))
+
+
+def bundled(torch=None):
+    """The SYCL / Unified Runtime / Level Zero libraries this interpreter's packages ship (PyTorch XPU wheels
+    depend on intel-sycl-rt & co., which put them in <prefix>/lib; some builds keep them in torch/lib)."""
+    dirs = [os.path.join(sys.prefix, "lib")]
+    if torch is not None and getattr(torch, "__file__", None):
+        dirs.append(os.path.join(os.path.dirname(torch.__file__), "lib"))
+    found = []
+    for d in dirs:
+        try:
+            names = sorted(os.listdir(d))
+        except OSError:
+            continue
+        found += [os.path.join(d, n) for n in names if n.startswith(MAPPED_PREFIXES[:3])]
+    return found
 
 
 def mapped(maps="/proc/self/maps"):

@@ -32,8 +32,86 @@ def _not_found(t):
                                                                   TORCH_XPU_FIX)), t
 
 
-@check("torch.xpu", "PyTorch XPU", needs=("platform", "pci", "torch"))
+NO_SETVARS = ("start the application from a shell where /opt/intel/oneapi/setvars.sh was NOT sourced (this PyTorch "
+              "bundles its own SYCL runtime); for one command: env -u LD_LIBRARY_PATH %s your_app.py")
+
+
+def _sycl_libs(paths):
+    import os
+    return [p for p in paths if os.path.basename(p).startswith("libsycl.so")]
+
+
+def _runtime_notes(t, f):
+    """The doctor's findings about the process PyTorch runs in: (status, notes, fixes)."""
+    import os
+    notes, fixes, statuses = [], [], []
+    mapped, bundled = t.get("mapped") or [], t.get("bundled") or []
+    real = {os.path.realpath(p) for p in bundled}
+    sycl = _sycl_libs(mapped)
+    if len({os.path.basename(p).split(".so")[0] + ".so" + os.path.basename(p).split(".so")[1][:2]
+            for p in sycl}) > 1 or len({os.path.dirname(p) for p in sycl}) > 1:
+        statuses.append(WARN)
+        notes.append("two SYCL runtimes in one process: %s (a known cause of segfaults, pytorch issue 180948)"
+                     % ", ".join(sycl))
+        fixes.append(NO_SETVARS % t["python"])
+    else:
+        shadowed = [p for p in mapped if bundled and os.path.basename(p).startswith(("libsycl.so", "libur_loader.so"))
+                    and os.path.realpath(p) not in real and "/oneapi/" in p]
+        if shadowed:
+            statuses.append(WARN)
+            notes.append("oneAPI's runtime shadows the one this PyTorch ships: %s loaded instead of %s (from "
+                         "LD_LIBRARY_PATH=%s)" % (", ".join(shadowed), ", ".join(_sycl_libs(bundled)) or bundled[0],
+                                                  (t.get("env") or {}).get("LD_LIBRARY_PATH", "")))
+            fixes.append(NO_SETVARS % t["python"])
+    env = t.get("env") or {}
+    if (t.get("torch_xpu_build") and not t.get("available") and not bundled and not _sycl_libs(mapped)
+            and not env.get("SETVARS_COMPLETED")):
+        notes.append("this PyTorch build ships no SYCL runtime and oneAPI's is not loaded")
+        fixes.append("this build needs oneAPI's runtime: source /opt/intel/oneapi/setvars.sh before starting it")
+    z = f.get("levelzero") or {}
+    devs = [d for d in z.get("devices") or [] if d.get("type") == "gpu" and not d.get("subdevice")]
+    names = t.get("names") or []
+    if devs and names:
+        first = next((d for d in devs if d["name"] == names[0]), None)
+        discrete = [i for i, d in enumerate(devs) if not d["integrated"]]
+        if first and first["integrated"] and discrete and not (env.get("ONEAPI_DEVICE_SELECTOR")
+                                                                or env.get("ZE_AFFINITY_MASK")):
+            statuses.append(WARN)
+            d = devs[discrete[0]]
+            notes.append("xpu:0 is the integrated %s while the discrete %s (%s) is present" % (
+                first["name"], d["name"], d.get("bdf")))
+            fixes.append("make the discrete GPU xpu:0: export ONEAPI_DEVICE_SELECTOR=level_zero:%d   "
+                         "(or: export ZE_AFFINITY_MASK=%d)" % (discrete[0], discrete[0]))
+    if any(g.get("family") == "max" for g in _gpus(f)):
+        notes.append("ZE_FLAT_DEVICE_HIERARCHY=%s (%s)" % (
+            env.get("ZE_FLAT_DEVICE_HIERARCHY", "unset"), "each stack of a Max GPU is its own xpu device"
+            if env.get("ZE_FLAT_DEVICE_HIERARCHY", "FLAT") == "FLAT" else "one xpu device per card"))
+    if t.get("mem_get_info"):
+        free, total = t["mem_get_info"]
+        notes.append("xpu:0 memory: %.1f of %.1f GiB free" % (free / 2**30, total / 2**30))
+    elif t.get("mem_get_info_error"):
+        statuses.append(WARN)
+        notes.append("torch.xpu.mem_get_info() failed: %s" % t["mem_get_info_error"])
+    return statuses, notes, fixes
+
+
+@check("torch.xpu", "PyTorch XPU", needs=("platform", "pci", "torch", "levelzero"))
 def torch_xpu(f):
+    status, detail, remedy, ev = _verdict(f)
+    t = f["torch"]
+    if t.get("outcome") != "ok" or not t.get("torch"):
+        return status, detail, remedy, ev
+    statuses, notes, fixes = _runtime_notes(t, f)
+    if notes:
+        detail += "; " + "; ".join(notes)
+    if fixes:
+        remedy = "\n".join([remedy] + fixes if remedy else fixes)
+    if status == PASS and WARN in statuses:
+        status = WARN
+    return status, detail, remedy, ev
+
+
+def _verdict(f):
     t = f["torch"]
     has_gpu = bool(_gpus(f)) or f["platform"]["wsl2"]
     ev = {k: v for k, v in t.items() if k not in ("stderr",)}

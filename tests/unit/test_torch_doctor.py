@@ -109,3 +109,101 @@ def test_probe_child_runs_from_root_not_the_callers_folder(tmp_path):
     subprocess.run([sys.executable, "-P", "-m", "checks", "--json", "--root", str(tmp_path), "--only", "torch.xpu",
                     "--python", str(py)], capture_output=True, cwd=str(work), env=dict(os.environ, PYTHONPATH=ROOT))
     assert (tmp_path / "child.cwd").read_text().strip() == "/"
+
+
+def test_relative_python_is_resolved_before_the_child_moves_to_root(tmp_path):
+    (tmp_path / "py").symlink_to(sys.executable)
+    r = subprocess.run([sys.executable, "-m", "checks", "--json", "--root", str(tmp_path), "--only", "torch.xpu",
+                        "--python", "./py"], capture_output=True, text=True, cwd=str(tmp_path),
+                       env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+    c = check_of(json.loads(r.stdout), "torch.xpu")
+    assert c["evidence"]["outcome"] == "ok", c["detail"]
+
+
+# ---------------------------------------------------------------- the doctor: what the PyTorch process loaded
+
+STANDIN = os.path.join(ROOT, "tests", "support", "torch_xpu_standin")
+
+
+def _so(path):
+    """An empty shared library at `path` (a real file the dynamic linker maps)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    src = path + ".c"
+    with open(src, "w") as f:
+        f.write("int xpuops_standin_%d;\n" % abs(hash(path)))
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", path, src], check=True)
+    return path
+
+
+def _doctor(tmp_path, cfg, tree=None, levelzero=None, standin=STANDIN):
+    """torch.xpu decided on the real probe of the torch stand-in (and, when given, a real Level Zero probe)."""
+    from checks import engine
+    from checks.rules import REGISTRY
+    from checks.torch_run import TorchProbe
+    from tests.support import hosttree
+    (tree or hosttree.arc_a_i915)(tmp_path / "root")
+    opts = engine.Options(root=str(tmp_path / "root"), only=["kernel.driver"], python=sys.executable)
+    facts = engine.gather(opts, engine.validate(opts))
+    env = dict(os.environ, PYTHONPATH=standin, XPUOPS_TORCH_STANDIN=json.dumps(cfg))
+    facts["torch"] = TorchProbe(sys.executable, 60, env).result()
+    facts["levelzero"] = levelzero or {"skipped": "test"}
+    return REGISTRY["torch.xpu"].fn(facts)
+
+
+pytestmark_gcc = pytest.mark.skipif(not __import__("shutil").which("gcc"), reason="no C compiler (bin/setup --test)")
+
+
+@pytestmark_gcc
+def test_two_sycl_runtimes_in_one_process_warn(tmp_path):
+    oneapi = _so(str(tmp_path / "opt/intel/oneapi/compiler/2025.0/lib/libsycl.so.8"))
+    wheel = _so(str(tmp_path / "venv/lib/libsycl.so.9"))
+    st, detail, remedy, ev = _doctor(tmp_path, {"names": ["Intel(R) Arc(TM) A770 Graphics"], "load": [oneapi, wheel]})
+    assert st == "warn", detail
+    assert "two SYCL runtimes in one process" in detail and oneapi in detail and wheel in detail
+    assert "setvars.sh was NOT sourced" in remedy
+    assert oneapi in ev["mapped"] and wheel in ev["mapped"]
+
+
+@pytestmark_gcc
+def test_oneapi_runtime_shadowing_the_wheels_warns(tmp_path):
+    import shutil
+    standin = tmp_path / "standin"
+    shutil.copytree(STANDIN, standin)
+    bundled = _so(str(standin / "torch" / "lib" / "libsycl.so.8"))
+    oneapi = _so(str(tmp_path / "opt/intel/oneapi/compiler/2025.0/lib/libsycl.so.8"))
+    st, detail, remedy, ev = _doctor(tmp_path, {"names": ["Intel(R) Arc(TM) A770 Graphics"], "load": [oneapi]},
+                                     standin=str(standin))
+    assert st == "warn"
+    assert "oneAPI's runtime shadows the one this PyTorch ships: %s loaded instead of %s" % (oneapi, bundled) in detail
+    assert "NOT sourced" in remedy
+
+
+def test_healthy_xpu_reports_memory(tmp_path):
+    st, detail, remedy, ev = _doctor(tmp_path, {"names": ["Intel(R) Arc(TM) A770 Graphics"],
+                                                "mem": [12 << 30, 16 << 30]})
+    assert st == "pass", detail
+    assert "use device xpu:0" in detail and "xpu:0 memory: 12.0 of 16.0 GiB free" in detail
+
+
+def test_max_reports_the_device_hierarchy(tmp_path):
+    from tests.support import hosttree
+    st, detail, _, _ = _doctor(tmp_path, {"names": ["Intel(R) Data Center GPU Max 1550"] * 4}, tree=hosttree.max_i915)
+    assert "ZE_FLAT_DEVICE_HIERARCHY=unset (each stack of a Max GPU is its own xpu device)" in detail
+
+
+@pytestmark_gcc
+def test_integrated_gpu_as_xpu0_beside_a_discrete_one_names_the_selector(tmp_path):
+    """Level Zero (Debian's real loader, the stand-in driver) lists the iGPU first; torch's xpu:0 is that iGPU."""
+    from checks.levelzero_run import LevelZeroProbe
+    from tests.support import ze_driver_standin
+    if not ze_driver_standin.available():
+        pytest.skip("no Level Zero loader and headers")
+    uhd = dict(name="Intel(R) UHD Graphics 770", bdf="0000:00:02.0", device_id=0x4680, integrated=True)
+    a770 = dict(name="Intel(R) Arc(TM) A770 Graphics", bdf="0000:03:00.0", device_id=0x56A0)
+    drv = ze_driver_standin.build(str(tmp_path / "drv"), [uhd, a770])
+    z = LevelZeroProbe(20, dict(os.environ, LD_LIBRARY_PATH=drv)).result()
+    st, detail, remedy, _ = _doctor(tmp_path, {"names": [uhd["name"], a770["name"]]}, levelzero=z)
+    assert st == "warn"
+    assert "xpu:0 is the integrated Intel(R) UHD Graphics 770 while the discrete Intel(R) Arc(TM) A770 Graphics " \
+           "(0000:03:00.0) is present" in detail
+    assert "export ONEAPI_DEVICE_SELECTOR=level_zero:1" in remedy and "ZE_AFFINITY_MASK=1" in remedy
