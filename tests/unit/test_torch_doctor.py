@@ -207,3 +207,17 @@ def test_integrated_gpu_as_xpu0_beside_a_discrete_one_names_the_selector(tmp_pat
     assert "xpu:0 is the integrated Intel(R) UHD Graphics 770 while the discrete Intel(R) Arc(TM) A770 Graphics " \
            "(0000:03:00.0) is present" in detail
     assert "export ONEAPI_DEVICE_SELECTOR=level_zero:1" in remedy and "ZE_AFFINITY_MASK=1" in remedy
+
+
+def test_verify_with_no_options_on_a_healthy_host_exits_0(tmp_path, own_venv):
+    """Issue #15: every check, default options, a healthy host whose python3 has no torch: warnings, exit 0."""
+    from tests.support import hosttree
+    hosttree.arc_a_i915(tmp_path / "root")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python3").symlink_to(own_venv / "bin" / "python")
+    r, rep = _verify_with(own_venv / "bin" / "python", "--root", tmp_path / "root", "--user", "alice",
+                          env={"PATH": str(bindir)})
+    bad = [(c["id"], c["detail"]) for c in rep["checks"] if c["status"] == "fail"]
+    assert r.returncode == 0 and not bad, bad
+    assert check_of(rep, "torch.xpu")["status"] == "warn"
