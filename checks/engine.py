@@ -165,6 +165,8 @@ def _kernel_log(opts, root, facts):
 
 
 def _levelzero(opts, root, facts):
+    if not _gpus(facts) and root.is_real:
+        return {"skipped": "no Intel GPU (see pci.gpu)"}  # nothing for Level Zero to find: no child, no import
     from checks import levelzero_run
     return levelzero_run.start(opts, root, facts)
 REPORT_NEEDS = ("platform", "pci", "drm", "user")  # the report's environment and gpus sections

