@@ -149,3 +149,17 @@ def test_fleet_textfile_has_kernel_event_counts(tmp_path):
     assert m[("xpu_ops_gpu_kernel_events", (("host", "gpu07"), ("kind", "engine_reset")))] == 2
     assert m[("xpu_ops_gpu_kernel_events", (("host", "gpu07"), ("kind", "hang")))] == 1
     assert m[("xpu_ops_gpu_kernel_events", (("host", "gpu07"), ("kind", "wedged")))] == 0
+
+
+def test_new_checks_are_listed_and_in_junit(tmp_path):
+    import xml.etree.ElementTree as ET
+    listed = run_verify("--list").stdout.split()
+    assert "kernel.log" in listed and "levelzero" in listed
+    hosttree.arc_a_i915(tmp_path / "root")
+    log = tmp_path / "k.log"
+    log.write_text(MESSAGES["wedged"] + "\n")
+    r = run_verify("--root", tmp_path / "root", "--only", "kernel.log,levelzero", "--kernel-log", log,
+                   "--junit", tmp_path / "j.xml")
+    assert r.returncode == 1
+    cases = {c.get("name"): c for c in ET.parse(tmp_path / "j.xml").getroot().iter("testcase")}
+    assert cases["kernel.log"].find("failure") is not None and cases["levelzero"].find("skipped") is not None
