@@ -223,3 +223,12 @@ def test_verify_with_no_options_on_a_healthy_host_exits_0(tmp_path, own_venv):
     bad = [(c["id"], c["detail"]) for c in rep["checks"] if c["status"] == "fail"]
     assert r.returncode == 0 and not bad, bad
     assert check_of(rep, "torch.xpu")["status"] == "warn"
+
+
+def test_build_without_its_own_runtime_is_told_to_source_setvars(tmp_path):
+    """An XPU build that ships no SYCL runtime, none mapped, setvars not sourced: the advice is to source it."""
+    st, detail, remedy, ev = _doctor(tmp_path, {"names": [], "xpu": "20250101"})
+    assert st == "fail"  # torch.xpu unavailable beside an Intel GPU
+    assert "this PyTorch build ships no SYCL runtime and oneAPI's is not loaded" in detail
+    assert "source /opt/intel/oneapi/setvars.sh" in remedy
+    assert ev["bundled"] == [] and ev["mapped"] == []
