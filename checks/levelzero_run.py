@@ -2,8 +2,9 @@
 import sys
 
 # The loader's debug trace (oneapi-src/level-zero source/loader/ze_loader.cpp: debug_trace_message, lines
-# "ZE_LOADER_DEBUG_TRACE:..." on stderr; loaders from 1.9 on) and Sysman in the same process (ZES_ENABLE_SYSMAN,
-# include/zes_api.h: read by the driver at zeInit).
+# "ZE_LOADER_DEBUG_TRACE:..." on stderr; not in Debian 12's loader, v1.8.12) and Sysman on the zeInit devices
+# (the ZES_ENABLE_SYSMAN method; include/zes_api.h at d3b3efbdaa27a0aef9a9812cc8fa4260557c1e7c calls it
+# deprecated in favour of zesInit, which v1.8.12 does not have, and still supported).
 PROBE_ENV = {"ZE_ENABLE_LOADER_DEBUG_TRACE": "1", "ZES_ENABLE_SYSMAN": "1"}
 TRACE_MARK = "ZE_LOADER_DEBUG_TRACE:"
 
