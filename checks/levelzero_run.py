@@ -39,7 +39,8 @@ class LevelZeroProbe:
         stderr = r.get("stderr_all") or []
         out = {"outcome": r["outcome"], "reason": r.get("reason"),
                "trace": [x[len(TRACE_MARK):].strip() for x in stderr if x.startswith(TRACE_MARK)][-20:],
-               "stderr": tail([x for x in stderr if not x.startswith(TRACE_MARK)])}
+               "stderr": tail([x for x in stderr if not x.startswith(TRACE_MARK)]),
+               "stderr_all": [x for x in stderr if "Small BAR" in x][-5:]}
         if r["outcome"] == "ok":
             out.update(r["data"])
             out["init_name"] = result_name(out.get("init"))

@@ -30,8 +30,15 @@ def _causes(g, z, f):
     elif failed:
         causes.append("loader trace: %s" % failed[-1])
     bars = g.get("bars") or []
-    if g.get("driver") == "xe" and len(bars) > 2 and 0 < bars[2] < GIB:
-        causes.append("small BAR (%d MiB of VRAM visible): xe gives compute no VRAM without Resizable BAR"
+    # intel/compute-runtime shared/source/os_interface/linux/drm_neo.cpp (7df9945e): "WARNING: Small BAR detected
+    # for device %s" on stderr, then the device is dropped where the kernel driver's ioctl helper does not allow a
+    # small BAR (IoctlHelperXe: never)
+    small = [x for x in z.get("stderr_all") or [] if "Small BAR detected for device" in x]
+    if small:
+        causes.append("the compute runtime refuses a small BAR (%s)" % small[-1].strip())
+        fixes.append("enable 'Above 4G Decoding' and 'Re-Size BAR Support' in the UEFI setup, then reboot")
+    elif g.get("driver") == "xe" and len(bars) > 2 and 0 < bars[2] < GIB:
+        causes.append("small BAR (%d MiB of VRAM visible): the compute runtime drops xe devices with a small BAR"
                       % (bars[2] >> 20))
         fixes.append("enable 'Above 4G Decoding' and 'Re-Size BAR Support' in the UEFI setup, then reboot")
     render = next((n["node"] for n in f["drm"].get(g["bdf"], {}).get("nodes", []) if n["kind"] == "render"), None)

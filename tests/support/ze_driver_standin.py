@@ -41,7 +41,7 @@ def available():
         any(os.path.exists(os.path.join(d, "libze_loader.so.1")) for d in ("/usr/lib64", "/usr/lib"))
 
 
-def source(devices, init_result=0, sysman_result=0):
+def source(devices, init_result=0, sysman_result=0, init_stderr=None):
     """C source of a driver reporting `devices`: dicts name, bdf 'dddd:bb:dd.f', device_id, integrated."""
     rows = []
     for d in devices:
@@ -54,8 +54,9 @@ def source(devices, init_result=0, sysman_result=0):
          'struct fake_dev { const char *name; uint32_t id; int integrated; uint32_t dom, bus, dev, fn; };',
          'static struct fake_dev devs[] = {%s};' % (", ".join(rows) or '{"", 0, 0, 0, 0, 0, 0}'),
          'static const uint32_t ndevs = %d;' % len(devices), 'static int the_driver;',
-         'static ze_result_t ZE_APICALL fake_init(ze_init_flags_t f) { (void)f; return (ze_result_t)0x%x; }'
-         % init_result,
+         '#include <stdio.h>',
+         'static ze_result_t ZE_APICALL fake_init(ze_init_flags_t f) { (void)f; %s return (ze_result_t)0x%x; }'
+         % ('fprintf(stderr, "%s\\n");' % init_stderr if init_stderr else "", init_result),
          'static ze_result_t ZE_APICALL fake_driver_get(uint32_t *n, ze_driver_handle_t *d) {',
          '  if (d && *n) d[0] = (ze_driver_handle_t)&the_driver; *n = 1; return ZE_RESULT_SUCCESS; }',
          'static ze_result_t ZE_APICALL fake_device_get(ze_driver_handle_t h, uint32_t *n, ze_device_handle_t *d) {',

@@ -142,3 +142,14 @@ def test_skipped_under_root_with_the_reason(tmp_path):
     r, rep = run_json("--root", tmp_path, "--only", "levelzero")
     c = check_of(rep, "levelzero")
     assert c["status"] == "skip" and "--root" in c["detail"]
+
+
+def test_compute_runtime_small_bar_refusal_is_named(tmp_path):
+    """The driver prints what intel/compute-runtime's drm_neo.cpp (commit 7df9945ebee2c2e602488853a7200b164f8fc103)
+    prints before dropping a device whose kernel driver allows no small BAR, and reports no device."""
+    line = "WARNING: Small BAR detected for device 0000:03:00.0"
+    z = _probe(_driver(tmp_path, [], init_stderr=line))
+    status, detail, remedy, _ = _decide(hosttree.arc_b_xe, tmp_path, z)
+    assert status == "fail"
+    assert "the compute runtime refuses a small BAR (%s)" % line in detail
+    assert "Re-Size BAR Support" in remedy
