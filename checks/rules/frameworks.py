@@ -25,7 +25,8 @@ def _not_found(t):
     """No PyTorch where verify looked by itself (no --python): a warning that says where it looked."""
     where = "; ".join(t.get("looked") or [])
     detail = ("no PyTorch found: %s; looked at %s. If your application has its own interpreter, point verify at it"
-              % ("no interpreter" if not t.get("python") else "not installed in %s" % t["python"], where))
+              % ("no interpreter" if not t.get("python") else "not installed in %s%s" % (
+                  t["python"], " (xpu-ops' own environment)" if t.get("self") else ""), where))
     return WARN, detail, ("invoke verify --python /path/to/your/venv/bin/python   # the interpreter your "
                           "application runs\n(or activate its virtual environment first: VIRTUAL_ENV is "
                           "honoured)\nto install PyTorch XPU: " + (_install_fix(t) if t.get("python") else

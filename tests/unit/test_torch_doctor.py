@@ -232,3 +232,12 @@ def test_build_without_its_own_runtime_is_told_to_source_setvars(tmp_path):
     assert "this PyTorch build ships no SYCL runtime and oneAPI's is not loaded" in detail
     assert "source /opt/intel/oneapi/setvars.sh" in remedy
     assert ev["bundled"] == [] and ev["mapped"] == []
+
+
+def test_active_virtual_env_that_is_verifys_own_is_said(tmp_path, own_venv):
+    """`. .venv/bin/activate` then verify: the active venv is xpu-ops' own, which has no torch: a warning saying so."""
+    r, rep = _verify_with(own_venv / "bin" / "python", "--root", tmp_path, "--only", "torch.xpu",
+                          env={"VIRTUAL_ENV": str(own_venv)})
+    c = check_of(rep, "torch.xpu")
+    assert c["status"] == "warn" and r.returncode == 0
+    assert "not installed in %s (xpu-ops' own environment)" % (own_venv / "bin" / "python") in c["detail"]
