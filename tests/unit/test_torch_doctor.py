@@ -241,3 +241,16 @@ def test_active_virtual_env_that_is_verifys_own_is_said(tmp_path, own_venv):
     c = check_of(rep, "torch.xpu")
     assert c["status"] == "warn" and r.returncode == 0
     assert "not installed in %s (xpu-ops' own environment)" % (own_venv / "bin" / "python") in c["detail"]
+
+
+def test_diag_pytorch_test_child_is_isolated_too(tmp_path, monkeypatch):
+    """checks.diag's PyTorch test child (python -c torch_diag.py): no XPU_MANAGER_* secret, run from /."""
+    from checks import diag
+    py = _env_dumping_python(tmp_path)
+    secret = "S3cret-diag-%d" % os.getpid()
+    monkeypatch.setenv("XPU_MANAGER_PASSWORD", secret)
+    rep = {"checks": [{"id": "torch.xpu", "status": "pass", "evidence": {"available": True}}], "gpus": []}
+    diag.torch_tests(str(py), 30, rep)
+    assert secret not in (tmp_path / "child.env").read_text()
+    assert "XPU_MANAGER_" not in (tmp_path / "child.env").read_text()
+    assert (tmp_path / "child.cwd").read_text().strip() == "/"
