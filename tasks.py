@@ -43,7 +43,8 @@ def _q(s):
 )
 def verify(c, root=None, json=False, junit=None, user=None, xpum_url=None, ca_file=None, insecure=False,
            credentials_file=None, python=None, only=None, skip=None, timeout=None, host=None, inventory=None,
-           key=None, no_host_key_check=False, limit=None, forks=None, host_timeout=None, prometheus=None):
+           key=None, no_host_key_check=False, limit=None, forks=None, host_timeout=None, prometheus=None,
+           kernel_log=None):
     """Check this machine's (or over SSH other hosts') Intel GPU stack, say what to fix (exit 0/1/2)."""
     args = [PY, "-m", "checks"]
     if not (host or inventory) and (limit or forks or host_timeout or prometheus):
@@ -60,7 +61,8 @@ def verify(c, root=None, json=False, junit=None, user=None, xpum_url=None, ca_fi
             args.append("--no-host-key-check")
     for flag, val in (("--root", root), ("--junit", junit), ("--user", user), ("--xpum-url", xpum_url),
                       ("--ca-file", ca_file), ("--credentials-file", credentials_file),
-                      ("--python", python), ("--only", only), ("--skip", skip), ("--timeout", timeout)):
+                      ("--python", python), ("--only", only), ("--skip", skip), ("--timeout", timeout),
+                      ("--kernel-log", kernel_log)):
         if val is not None:
             args += [flag, str(val)]
     if json:

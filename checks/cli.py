@@ -26,7 +26,8 @@ OPTIONS = (
                         help="do not verify XPU Manager's TLS certificate (else $XPU_MANAGER_INSECURE)")),
     ("--credentials-file", dict(help="XPU Manager credentials: 'user:password' or KEY=VALUE lines "
                                 "(else $XPU_MANAGER_CREDENTIALS_FILE, else $XPU_MANAGER_USER/$XPU_MANAGER_PASSWORD)")),
-    ("--python", dict(default=sys.executable, help="interpreter whose PyTorch to probe")),
+    ("--python", dict(help="interpreter whose PyTorch to probe (default: the active VIRTUAL_ENV's, else python3 "
+                      "on PATH)")),
     ("--only", dict(type=_ids, help="comma-separated check ids to run")),
     ("--skip", dict(type=_ids, default=[], help="comma-separated check ids to skip")),
     ("--timeout", dict(help="seconds per XPU Manager request (else $XPU_MANAGER_TIMEOUT, else 3)")),
@@ -34,6 +35,8 @@ OPTIONS = (
     ("--host-name", dict(help="this host's name on the control host, used in remedies (default localhost)")),
     ("--no-color", dict(action="store_true", help="no colour even on a terminal")),
     ("--list", dict(action="store_true", help="list the check ids and exit")),
+    ("--kernel-log", dict(metavar="FILE", help="read this saved kernel log (dmesg, journalctl -k) instead of this "
+                          "host's")),
     ("--facts", dict(action="store_true", help="print the host facts the Ansible roles decide on (JSON) and exit; "
                      "honours --root")),
 )
@@ -119,7 +122,7 @@ def main(argv=None):
     opts = engine.Options(root=a.root, user=a.user, xpum_url=a.xpum_url, ca_file=a.ca_file, insecure=a.insecure,
                           credentials_file=a.credentials_file, python=a.python, only=a.only, skip=a.skip,
                           timeout=a.timeout, torch_timeout=a.torch_timeout,
-                          host_name=a.host_name)
+                          host_name=a.host_name, kernel_log=a.kernel_log)
     try:
         rep = engine.run(opts)
     except engine.UsageError as e:

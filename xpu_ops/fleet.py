@@ -253,6 +253,7 @@ def render_prometheus(fleet: dict) -> str:
             yield st
             yield up
             yield dur
+            yield _kernel_events(fleet)
             yield GaugeMetricFamily("xpu_ops_fleet_ok", "1 when every host passed (warnings allowed)",
                                     value=1 if fleet["ok"] else 0)
             yield GaugeMetricFamily("xpu_ops_last_run_timestamp_seconds", "Unix time the last fleet verify ended",
@@ -263,6 +264,19 @@ def render_prometheus(fleet: dict) -> str:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(_Fleet())
     return generate_latest(reg).decode()
+
+
+def _kernel_events(fleet: dict):
+    """xpu_ops_gpu_kernel_events{host, kind}: the kernel.log check's counts since boot (hangs, engine resets, ...)."""
+    from prometheus_client.core import GaugeMetricFamily
+    from checks.kernel_log import KINDS
+    fam = GaugeMetricFamily("xpu_ops_gpu_kernel_events", "GPU kernel log events since boot, per host and kind "
+                            "(the kernel.log check: " + ", ".join(KINDS) + ")", labels=["host", "kind"])
+    for name, h in fleet["hosts"].items():
+        counts = ((h.get("results") or {}).get("kernel.log") or {}).get("evidence", {}).get("counts")
+        for kind in KINDS if counts else ():
+            fam.add_metric([name, kind], counts.get(kind, 0))
+    return fam
 
 
 # ------------------------------------------------------------------------------------ progress

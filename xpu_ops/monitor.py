@@ -178,6 +178,12 @@ class TTLCache:
                     entry[1] = self._clock()
         return fut.result()
 
+    def running(self, key) -> bool:
+        """True while ``key`` is being computed."""
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry is not None and entry[1] is None
+
     def peek(self, key, default=None):
         """The fresh, successful value of ``key`` without computing anything; else ``default``."""
         with self._lock:
@@ -300,6 +306,9 @@ def pytorch_gpu(probe: dict) -> dict:
 # --------------------------------------------------------------------------- the service
 
 
+AUTH_RETRY_SECONDS = 600  # after a 401, the next login no sooner than this (security review F22)
+
+
 class XPUMonitorService:
     """PyTorch + XPU Manager, as the users' backends expect it (see README "GPU status and metrics API").
 
@@ -324,7 +333,8 @@ class XPUMonitorService:
         self._lock = threading.Lock()
         self._client = None
         self._connected_at = None
-        self._auth_error = None  # a 401 is final: XPU Manager delays each failed login 2^n s
+        self._auth_error = None  # after a 401 no login for AUTH_RETRY_SECONDS: XPU Manager delays each failed one 2^n s
+        self._auth_error_at = None
         self._state = None  # (at, ok, reason, kind) of the last upstream outcome
         self._known_ids = []  # GPU ids XPU Manager listed last
         self.upstream_rounds = 0  # counters for tests and the benchmark
@@ -354,7 +364,10 @@ class XPUMonitorService:
         if self.config_error:
             raise XPUManagerUnavailable(self.config_error, kind="config")
         if self._auth_error is not None:
-            raise XPUManagerUnavailable(self._auth_error, kind="auth")
+            if self._clock() - self._auth_error_at < AUTH_RETRY_SECONDS:
+                raise XPUManagerUnavailable(self._auth_error, kind="auth")
+            self._auth_error = None  # one more login, long after the last failed one (a transient 401 at start-up)
+            self._drop(self._client)
         with self._lock:
             if self._client is not None:
                 return self._client
@@ -398,7 +411,9 @@ class XPUMonitorService:
                 raise GPUNotFound(None, message=str(e)) from None
             msg = _hint_env(str(e))
             if e.kind == "auth":
-                msg = self._auth_error = f"{msg}; fix the credentials, then restart this service"
+                msg = self._auth_error = (f"{msg}; fix the credentials (restart this service, or it tries once more "
+                                          f"in {AUTH_RETRY_SECONDS // 60:g} min)")
+                self._auth_error_at = self._clock()
             else:
                 self._drop(client)
             self._note(False, msg, e.kind)
@@ -417,6 +432,8 @@ class XPUMonitorService:
         st = self._state
         if st is not None and self._clock() - st[0] < self.settings.cache_seconds:
             return st[1]
+        if st is not None and self._cache.running("ping"):
+            return st[1]  # a ping is under way: the last known state, without waiting for a slow upstream (F5)
         try:
             self._cache.get("ping", lambda: self._upstream(self._ping))
         except MonitorError:

@@ -15,7 +15,7 @@ timed out, no python3).
 With an inventory, Ansible's own view of it (``ansible-inventory --list``, ``xpu_ops.inventory``,
 cached for a static inventory file) gives each host's address, port, user, key, ssh arguments and
 python interpreter. Paths given to --root,
---ca-file, --credentials-file and --python are paths on the target.
+--ca-file, --credentials-file, --python and --kernel-log are paths on the target.
 
 More than one host is a fleet: the hosts are verified concurrently (--forks at once), each
 bounded by --host-timeout (or --timeout), and ``xpu_ops.fleet`` renders one report for all of
@@ -255,7 +255,7 @@ def parser():
     p.add_argument("--no-color", action="store_true", help="no colour even on a terminal")
     # Passed to the checks on the target (paths are the target's).
     for flag in ("--root", "--user", "--xpum-url", "--ca-file", "--credentials-file", "--python", "--only",
-                 "--skip", "--timeout", "--torch-timeout"):
+                 "--skip", "--timeout", "--torch-timeout", "--kernel-log"):
         p.add_argument(flag)
     p.add_argument("--insecure", action="store_true")
     return p
@@ -264,7 +264,7 @@ def parser():
 def checks_argv(a) -> list:
     argv = []
     for flag in ("root", "user", "xpum_url", "ca_file", "credentials_file", "python", "only", "skip",
-                 "timeout", "torch_timeout"):
+                 "timeout", "torch_timeout", "kernel_log"):
         v = getattr(a, flag)
         if v is not None:
             argv += ["--" + flag.replace("_", "-"), str(v)]

@@ -164,3 +164,22 @@ def test_host_that_does_not_answer_times_out(host):
                        cwd=REPO, capture_output=True, text=True, timeout=60)
     assert time.monotonic() - t0 < 20
     assert "no answer within 3 s" in one_error_line(r)
+
+
+def test_kernel_log_and_levelzero_run_there(host):
+    """The new checks run on the host from memory: --kernel-log names a file there (the xe engine-reset format
+    of drivers/gpu/drm/xe/xe_guc_submit.c, see tests/unit/test_kernel_log.py); Level Zero is not asked on a
+    host without an Intel GPU; a missing --kernel-log file there is one line, exit 2."""
+    host.exec("printf '%s\\n' 'xe 0000:03:00.0: [drm] GT0: Engine reset: engine_class=ccs, logical_mask: 0x1, "
+              "guc_id=4' > /root/k.log", check=True)
+    r = invoke_verify(*host_args(host), "--only", "kernel.log,levelzero", "--kernel-log", "/root/k.log", "--json",
+                      label="remote --kernel-log")
+    assert r.returncode == 0, r.stderr
+    checks = {c["id"]: c for c in json.loads(r.stdout)["checks"]}
+    assert checks["kernel.log"]["status"] == "warn"
+    assert "0000:03:00.0: 1 engine reset(s)" in checks["kernel.log"]["detail"]
+    assert checks["kernel.log"]["evidence"]["source"] == "/root/k.log"
+    assert checks["levelzero"]["status"] == "skip" and "no Intel GPU" in checks["levelzero"]["detail"]
+    r = invoke_verify(*host_args(host), "--only", "kernel.log", "--kernel-log", "/root/nope.log",
+                      label="remote --kernel-log missing")
+    assert "--kernel-log /root/nope.log: no such file" in one_error_line(r)
