@@ -318,9 +318,10 @@ def provision(c, host=None, inventory=None, limit=None, playbook="provision", ch
         r = c.run(" ".join(_q(a) for a in args), warn=True, pty=False, env=env)
         code = r.exited
         if "Host key verification failed" in r.stdout + r.stderr:
-            print("xpu-ops: the host's SSH key is not in ~/.ssh/known_hosts: check its fingerprint, then add it "
-                  "(ssh-keyscan -p PORT HOST >> ~/.ssh/known_hosts, or ssh to it once); for a throw-away host "
-                  "only, --no-host-key-check", file=sys.stderr)
+            from xpu_ops.inventory import parse_spec
+            from xpu_ops.remote import host_key_hint
+            t = parse_spec(host) if tmp else None
+            print("xpu-ops: " + host_key_hint(t.host if t else "HOST", t.port if t else None), file=sys.stderr)
         if code and playbook in ("site", "verify"):
             code = _verify_exit(summary, code)
     finally:
