@@ -249,6 +249,7 @@ def _adhoc_inventory(spec, key=None, no_host_key_check=False):
         "become": "become root on the host (default: yes)",
         "become_user": "become this user instead of root",
         "ask_become_pass": "prompt for the become password",
+        "ask_vault_pass": "prompt for the vault password (for secrets given as -e @vault-file.yml)",
         "no_host_key_check": "do not check the SSH host key (throw-away test hosts only)",
         "verbose": "ansible verbosity (-v); repeatable",
     },
@@ -257,7 +258,7 @@ def _adhoc_inventory(spec, key=None, no_host_key_check=False):
 )
 def provision(c, host=None, inventory=None, limit=None, playbook="provision", check=False, diff=False, tags=None,
               skip_tags=None, extra_vars=None, key=None, become=True, become_user=None, ask_become_pass=False,
-              no_host_key_check=False, verbose=0, container=False, no_verify=False):
+              no_host_key_check=False, verbose=0, container=False, no_verify=False, ask_vault_pass=False):
     """Provision Intel GPU hosts with Ansible, then verify them; ends with a per-host summary.
 
     Exit 0: every host provisioned (and verified); 1: provisioned, but verify found failing checks
@@ -290,7 +291,8 @@ def provision(c, host=None, inventory=None, limit=None, playbook="provision", ch
         args += ["--private-key", key]
     if limit:
         args += ["--limit", limit]
-    for flag, on in (("--check", check), ("--diff", diff), ("--ask-become-pass", ask_become_pass)):
+    for flag, on in (("--check", check), ("--diff", diff), ("--ask-become-pass", ask_become_pass),
+                     ("--ask-vault-pass", ask_vault_pass)):
         if on:
             args.append(flag)
     if tags:
