@@ -80,8 +80,8 @@ class XpumClient(Rest1x):
         """A plain TCP connect: raises XpumError refused/timeout/config when nothing can answer."""
         self._transport.precheck()
 
-    def _get(self, path: str, auth: bool = True):
-        """GET url+path; raises XpumError for transport failures and 401. Returns the Response."""
+    def _get(self, path: str, auth: bool = True, method: str = "GET", json_body=None):
+        """GET (or METHOD with a JSON body) url+path; raises XpumError for transport failures and 401."""
         if auth and self._auth_error is not None:
             raise self._auth_error  # never send a second login after a 401
         self.precheck()
@@ -93,7 +93,12 @@ class XpumClient(Rest1x):
             token = f"{self.user}:{self._password.reveal()}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
         hint = " (a 1.x server also delays answers after failed logins)" if auth and self.line == "1.x" else ""
-        r = self._transport.get(path, headers, timeout_hint=hint)
+        if json_body is None:
+            r = self._transport.get(path, headers, timeout_hint=hint)
+        else:
+            import json
+            headers["Content-Type"] = "application/json"
+            r = self._transport.request(method, path, headers, json.dumps(json_body).encode(), timeout_hint=hint)
         if r.status_code == 401:
             target = self.url + path
             if self._password:

@@ -184,6 +184,11 @@ class Transport:
     # -- requests
     def get(self, path: str, headers: dict, timeout_hint: str = "") -> Response:
         """GET path -> Response (any status). XpumError for what is not an HTTP answer."""
+        return self.request("GET", path, headers, timeout_hint=timeout_hint)
+
+    def request(self, method: str, path: str, headers: dict, body: bytes | None = None,
+                timeout_hint: str = "") -> Response:
+        """METHOD path [body] -> Response (any status). XpumError for what is not an HTTP answer."""
         import http.client
 
         target = self.url + path
@@ -193,7 +198,7 @@ class Transport:
             try:
                 if conn.sock is None:
                     self._open(conn)
-                conn.request("GET", path, headers=headers)
+                conn.request(method, path, body=body, headers=headers)
                 resp = conn.getresponse()
                 body = resp.read()
             except XpumError:
@@ -205,7 +210,8 @@ class Transport:
                 raise self._error("timeout", msg) from None
             except (http.client.HTTPException, OSError) as e:
                 conn.close()
-                if reused and attempt == 0 and isinstance(e, (http.client.RemoteDisconnected, ConnectionError)):
+                if reused and attempt == 0 and method == "GET" and isinstance(
+                        e, (http.client.RemoteDisconnected, ConnectionError)):
                     continue  # the kept-alive connection was closed under us: once more on a fresh one
                 hint = ""
                 if self.scheme == "http":
