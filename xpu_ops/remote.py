@@ -99,10 +99,18 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def host_key_hint(host, port=None) -> str:
+    """What to do when ssh does not know (or no longer trusts) a host's key."""
+    scan = "ssh-keyscan %s%s >> ~/.ssh/known_hosts" % ("-p %s " % port if port and int(port) != 22 else "",
+                                                        shlex.quote(host))
+    return ("the host's SSH key is not in ~/.ssh/known_hosts: check its fingerprint, then add it: %s "
+            "(or ssh to it once); for a throw-away test host only, --no-host-key-check" % scan)
+
+
 def _ssh_hint(line: str, t: Target) -> str:
     low = line.lower()
     if "host key verification failed" in low or "remote host identification has changed" in low:
-        return " (add the host's key to known_hosts, or --no-host-key-check for throw-away test hosts)"
+        return " (%s)" % host_key_hint(t.host, t.port)
     if "permission denied" in low:
         return " (check the user and --key)"
     return ""

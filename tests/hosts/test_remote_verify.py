@@ -141,6 +141,7 @@ def test_refused_key_and_unknown_host_key(host, tmp_path):
     assert "Permission denied" in line and "--key" in line
     line = one_error_line(invoke_verify("--host", host.spec, "--key", host.key, label="unknown host key"))
     assert "Host key verification failed" in line and "--no-host-key-check" in line
+    assert f"ssh-keyscan -p {host.port} 127.0.0.1 >> ~/.ssh/known_hosts" in line
 
 
 def test_bad_host_spec_is_a_usage_error():
@@ -183,3 +184,36 @@ def test_kernel_log_and_levelzero_run_there(host):
     r = invoke_verify(*host_args(host), "--only", "kernel.log", "--kernel-log", "/root/nope.log",
                       label="remote --kernel-log missing")
     assert "--kernel-log /root/nope.log: no such file" in one_error_line(r)
+
+
+def invoke_provision(*args, timeout=300, label="provision"):
+    env = {**os.environ, "NO_COLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "invoke", "provision", *map(str, args)], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    print(f"\n{label}: {time.monotonic() - t0:.2f} s (exit {r.returncode})")
+    return r
+
+
+def test_provision_unknown_host_key_names_ssh_keyscan(host):
+    # ansible's UNREACHABLE line, then the hint verify gives (known_hosts kept out of the way)
+    r = invoke_provision("--host", host.spec, "--key", host.key, "--check", "--extra-vars",
+                         '{"ansible_ssh_common_args": "-o UserKnownHostsFile=/dev/null"}',
+                         label="provision, unknown key")
+    assert r.returncode == 4 and "Host key verification failed" in r.stdout, (r.returncode, r.stdout[-2000:])
+    assert f"ssh-keyscan -p {host.port} 127.0.0.1 >> ~/.ssh/known_hosts" in r.stderr
+    assert "--no-host-key-check" in r.stderr
+
+
+def test_provision_check_without_python3_apt_says_what_to_do(host):
+    where = host.exec("python3 -c 'import apt_pkg; print(apt_pkg.__file__)'", check=True).stdout.strip()
+    host.exec(["mv", where, "/root/apt_pkg.hidden"], check=True)      # as on a fresh minimal host
+    try:
+        r = invoke_provision("--host", host.spec, "--key", host.key, "--no-host-key-check", "--check",
+                             label="provision --check, no python3-apt")
+    finally:
+        host.exec(["mv", "/root/apt_pkg.hidden", where], check=True)
+    assert r.returncode == 2
+    assert "--check needs python3-apt on " in r.stdout and "sudo apt-get install python3-apt" in r.stdout
+    assert "Could not detect a supported package manager" not in r.stdout
+    assert "must be installed to use check mode" not in r.stdout
