@@ -14,6 +14,8 @@ XPU_MANAGER_* variables through checks.xpum's ConnectionSettings (the same for v
 ``XPU_OPS_PYTHON``              interpreter whose PyTorch is probed (default: this one)
 ``XPU_OPS_TORCH_TIMEOUT``       seconds for the PyTorch probe (default 60)
 ``XPU_OPS_TORCH_CACHE_SECONDS``  how long the PyTorch probe's answer is reused (default 300)
+``XPU_OPS_SOURCE``              telemetry source: auto (XPU Manager when it answers, else sysfs), xpum, sysfs
+``XPU_OPS_ROOT``                the host tree the sysfs source reads (default /)
 ==============================  =============================================================
 """
 
@@ -29,6 +31,7 @@ import time
 from concurrent.futures import Future
 
 from checks import xpum
+from xpu_ops.sysfs_source import SysfsSourceMixin, source_and_root
 
 # The metrics every GPU (and tile) has, null when XPU Manager does not report one: the metric table's
 # (checks.xpum.metrics), in its order. Units: utilisation %, memory MiB, temperature C, power W, MHz, J.
@@ -99,7 +102,8 @@ class Settings:
 
     def __init__(self, urls=None, user=None, password=None, ca_file=None, insecure=False, timeout=3.0,
                  cache_seconds=2.0, python=None, torch_timeout=60.0, torch_cache_seconds=300.0,
-                 credentials_source="none", connection=None):
+                 credentials_source="none", connection=None, source="auto", root="/"):
+        self.source, self.root = source, root  # telemetry source (xpu_ops.sysfs_source.SOURCES), sysfs tree
         self.connection = connection or xpum.ConnectionSettings(
             urls, user, password, ca_file=ca_file, insecure=insecure, timeout=timeout,
             credentials_source=credentials_source)
@@ -124,9 +128,13 @@ class Settings:
 
     @classmethod
     def from_env(cls, env=None, url=None, credentials_file=None, ca_file=None, insecure=None, timeout=None,
-                 cache_seconds=None, python=None, torch_timeout=None):
+                 cache_seconds=None, python=None, torch_timeout=None, source=None, root=None):
         """Settings from the environment; explicit arguments (the CLI's options) win over it."""
         env = os.environ if env is None else env
+        try:
+            source, root = source_and_root(env, source, root)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         try:
             connection = xpum.ConnectionSettings.resolve(env, url=url, credentials_file=credentials_file,
                                                          ca_file=ca_file, insecure=insecure, timeout=timeout)
@@ -141,7 +149,7 @@ class Settings:
             raise ConfigError(f"--torch-timeout {torch_timeout!r} must be at least 1 s")
         torch_cache = _env_float(env, "XPU_OPS_TORCH_CACHE_SECONDS", 300.0)
         return cls(cache_seconds=cache_seconds, python=python, torch_timeout=torch_timeout,
-                   torch_cache_seconds=torch_cache, connection=connection)
+                   torch_cache_seconds=torch_cache, connection=connection, source=source, root=root)
 
 
 # --------------------------------------------------------------------------- the cache
@@ -256,6 +264,8 @@ def _gpu_entry(g, fetched_at):
         "health": _health_shape(g.get("health")),
         "metrics": _metrics_shape(g.get("metrics")),
         "reason": err["message"] if err else None,
+        "source": g.get("source", "xpum"),
+        **{k: g[k] for k in ("sources", "unavailable", "limits", "engines", "notes") if k in g},
         "_fetched_at": fetched_at,
         "_info": {k: v for k, v in g.items() if k not in ("health", "metrics", "error")},
     }
@@ -300,7 +310,7 @@ def pytorch_gpu(probe: dict) -> dict:
 # --------------------------------------------------------------------------- the service
 
 
-class XPUMonitorService:
+class XPUMonitorService(SysfsSourceMixin):
     """PyTorch + XPU Manager, as the users' backends expect it (see README "GPU status and metrics API").
 
     Thread-safe. Answers from XPU Manager (successes and failures alike) are reused for
@@ -308,7 +318,8 @@ class XPUMonitorService:
     XPU Manager concurrently (checks.xpum ``overview``/``gpu_state``).
     """
 
-    def __init__(self, settings: Settings | None = None, env=None, torch_probe=None, clock=time.monotonic):
+    def __init__(self, settings: Settings | None = None, env=None, torch_probe=None, clock=time.monotonic,
+                 sampler=None):
         self.config_error = None
         if settings is None:
             try:
@@ -327,6 +338,7 @@ class XPUMonitorService:
         self._auth_error = None  # a 401 is final: XPU Manager delays each failed login 2^n s
         self._state = None  # (at, ok, reason, kind) of the last upstream outcome
         self._known_ids = []  # GPU ids XPU Manager listed last
+        self._sampler, self._sysfs = sampler, None  # the sysfs source (xpu_ops.sysfs_source), made when used
         self.upstream_rounds = 0  # counters for tests and the benchmark
         self.connects = 0
 
@@ -387,6 +399,8 @@ class XPUMonitorService:
 
     def _upstream(self, fn):
         """fn(client) with a connected client; XpumError -> GPUNotFound / XPUManagerUnavailable."""
+        if self.source == "sysfs":
+            return self._sysfs_round(fn)
         client = self._cache.get("connect", self._connect)
         with self._lock:
             self.upstream_rounds += 1
@@ -512,6 +526,8 @@ class XPUMonitorService:
     def get_manager_status(self) -> dict:
         """The ``xpu_manager`` part of the status: available, url, line, version, gpus (health and
         metrics each), reason (why not available, else None), timestamp (when fetched)."""
+        if self.source == "sysfs":  # XPU Manager is not asked (--source sysfs) or does not answer (auto)
+            return self._manager_not_asked()
         try:
             gpus = self._overview()
         except MonitorError as e:
@@ -548,8 +564,10 @@ class XPUMonitorService:
         if self._torch_cache.peek("probe") is None:
             self.start_pytorch_probe()  # runs while XPU Manager is asked
         manager = self.get_manager_status()
+        telemetry = self.get_telemetry_status(manager)
         at = manager.pop("timestamp")
-        return {"pytorch_gpu": self.get_pytorch_gpu(), "xpu_manager": manager, "timestamp": at}
+        return {"pytorch_gpu": self.get_pytorch_gpu(), "xpu_manager": manager, "telemetry": telemetry,
+                "timestamp": telemetry["timestamp"] if telemetry["source"] == "sysfs" else at}
 
     def close(self):
         with self._lock:
