@@ -521,7 +521,7 @@ class XPUMonitorService(SysfsSourceMixin):
         """The body of GET /api/v1/analytics/gpu/metrics: {"device_id", "health", "metrics", "timestamp"}."""
         g = self._gpu(device_id)
         return copy.deepcopy({"device_id": device_id, "health": g["health"], "metrics": g["metrics"],
-                              "timestamp": g["_fetched_at"]})
+                              "timestamp": g["_fetched_at"], "source": g["source"]})
 
     def get_manager_status(self) -> dict:
         """The ``xpu_manager`` part of the status: available, url, line, version, gpus (health and
