@@ -265,7 +265,7 @@ def _gpu_entry(g, fetched_at):
         "metrics": _metrics_shape(g.get("metrics")),
         "reason": err["message"] if err else None,
         "source": g.get("source", "xpum"),
-        **{k: g[k] for k in ("sources", "unavailable", "limits", "engines", "notes") if k in g},
+        **{k: g[k] for k in ("driver", "sources", "unavailable", "limits", "engines", "notes") if k in g},
         "_fetched_at": fetched_at,
         "_info": {k: v for k, v in g.items() if k not in ("health", "metrics", "error")},
     }

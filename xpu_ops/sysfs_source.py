@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 
 from checks import xpum
 from checks.telemetry.sampler import Sampler
 
 SOURCES = ("auto", "xpum", "sysfs")
+_deciding = threading.local()
 
 
 def source_and_root(env, source=None, root=None):
@@ -68,7 +70,15 @@ class SysfsSourceMixin:
         """The telemetry source answering now: "sysfs" (asked for, or auto while XPU Manager does not
         answer) or "xpum"."""
         s = self.settings.source
-        return "sysfs" if s == "sysfs" or (s == "auto" and not self.available) else "xpum"
+        if s != "auto":
+            return s
+        if getattr(_deciding, "on", False):  # this thread is asking XPU Manager whether it answers
+            return "xpum"
+        _deciding.on = True
+        try:
+            return "xpum" if self.available else "sysfs"
+        finally:
+            _deciding.on = False
 
     def _sysfs_client(self) -> SysfsClient:
         with self._lock:
