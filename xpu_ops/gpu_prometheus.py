@@ -93,4 +93,4 @@ def fleet_families(hosts: dict):
         else:
             for a, b in zip(out, fams):
                 a.samples.extend(b.samples)
-    return out or []
+    return [f for f in out or [] if f.samples]  # hosts without readings add no families

@@ -173,6 +173,16 @@ def _tiles(g, before, after, dt, by_tile):
     return out
 
 
+def telemetry_report(root="/", interval=0.25):
+    """The ``telemetry`` part of a verify report (``--telemetry``): the same shape as the status API's."""
+    import datetime
+
+    gpus = [{**g, "source": "sysfs"} for g in Sampler(root, interval=interval).read()]
+    at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return {"source": "sysfs", "available": bool(gpus), "root": root if isinstance(root, str) else root.base,
+            "gpus": gpus, "reason": None if gpus else "no Intel GPU", "timestamp": at}
+
+
 class Sampler:
     """Readings of every Intel GPU under ``root`` (thread-safe). ``interval``: seconds between the two
     snapshots of a first read; ``max_age``: a previous snapshot younger than this is the first one;

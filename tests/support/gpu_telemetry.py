@@ -178,3 +178,31 @@ class Kernel:
             if cap > 1:
                 lines.append(f"drm-engine-capacity-{cls}:\t{cap}")
         return "\n".join(lines) + "\n"
+
+
+def arc_b_fleet_host(root, gpus=8, clients_per_gpu=2, idle_processes=300):
+    """A host with ``gpus`` Arc B580 on xe (the arc_b_xe preset's first card, more behind root ports
+    0000:00:0N.0), each with ``clients_per_gpu`` busy clients, and ``idle_processes`` processes without a
+    DRM descriptor (a /proc the scan has to walk). Returns the Kernel."""
+    from tests.support import hosttree as ht
+
+    t = ht.arc_b_xe(root)
+    bdfs = list(t.expect["gpus"])
+    for i in range(1, gpus):
+        port = f"0000:00:{i + 1:02x}.0"
+        t.pci_bridge(port, device=0x460D, link=(16, 16, 32, 16))
+        bdf = t.intel_discrete_card(port, 4 * i + 3, 0xE20B, driver="xe", switch=(0xE2FF, 0xE2F0, 0xE2F7),
+                                    upstream_link=(16, 8, 16, 8), subsystem=(0x8086, 0x1100), revision=0x00)
+        t.drm(bdf, i, "xe")
+        t.dev_dri(i)
+        bdfs.append(bdf)
+    k = Kernel(t)
+    for i, bdf in enumerate(bdfs):
+        k.gpu(bdf, "xe", watts=100 + i, temps={"pkg": 50 + i, "vram": 45}, vram=12 << 30, act_mhz=2850)
+        for c in range(clients_per_gpu):
+            k.client(10_000 + 10 * i + c, bdf, {"rcs": 0.2, "ccs": 0.3}, resident={"vram0": 256 << 20},
+                     node=f"renderD{128 + i}")
+    for p in range(idle_processes):
+        for fd in range(4):
+            t.link(f"/proc/{20_000 + p}/fd/{fd}", "/dev/null" if fd < 3 else "socket:[1234]", relative=False)
+    return k

@@ -122,3 +122,24 @@ def test_cli_status_and_metrics_sysfs_no_xpu_manager(tmp_path):
     bad = subprocess.run(run + ["status", "--source", "sysfs", "--root", str(tmp_path / "nope")],
                          capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and "--root" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_fleet_textfile_has_the_same_gpu_series(tmp_path):
+    tree = tmp_path / "host"
+    k, gpu = arc_b(tree)
+    inv = tmp_path / "fleet.ini"
+    inv.write_text("[gpu]\n" + "".join(
+        f"here-{i} ansible_connection=local ansible_python_interpreter={sys.executable}\n" for i in (1, 2)))
+    prom = tmp_path / "xpu_ops.prom"
+    r = subprocess.run([sys.executable, "-m", "xpu_ops.remote", "--inventory", str(inv), "--only", "platform",
+                        "--root", str(tree), "--prometheus", str(prom), "--json"],
+                       capture_output=True, text=True, timeout=120, cwd=os.path.dirname(os.path.dirname(
+                           os.path.dirname(os.path.abspath(__file__)))))
+    assert r.returncode in (0, 1), r.stderr
+    m = samples(prom.read_text())
+    for host in ("here-1", "here-2"):
+        labels = frozenset({"device_id": "0", "host": host, "pci_address": gpu, "source": "sysfs"}.items())
+        assert m[("xpu_ops_gpu_temperature_celsius", labels)] == 61.5
+        assert m[("xpu_ops_gpu_memory_total_bytes", labels)] == 12 * GiB
+        assert m[("xpu_ops_gpu_power_limit_watts", labels | {("limit", "rated")})] == 225.0
+        assert ("xpu_ops_gpu_energy_joules_total", labels) in m
