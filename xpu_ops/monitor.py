@@ -102,8 +102,8 @@ class Settings:
 
     def __init__(self, urls=None, user=None, password=None, ca_file=None, insecure=False, timeout=3.0,
                  cache_seconds=2.0, python=None, torch_timeout=60.0, torch_cache_seconds=300.0,
-                 credentials_source="none", connection=None, source="auto", root="/"):
-        self.source, self.root = source, root  # telemetry source (xpu_ops.sysfs_source.SOURCES), sysfs tree
+                 credentials_source="none", connection=None, source="xpum", root="/"):
+        self.source, self.root = source, root  # telemetry source (from_env: auto), the tree sysfs reads
         self.connection = connection or xpum.ConnectionSettings(
             urls, user, password, ca_file=ca_file, insecure=insecure, timeout=timeout,
             credentials_source=credentials_source)
@@ -399,7 +399,7 @@ class XPUMonitorService(SysfsSourceMixin):
 
     def _upstream(self, fn):
         """fn(client) with a connected client; XpumError -> GPUNotFound / XPUManagerUnavailable."""
-        if self.source == "sysfs":
+        if fn != self._ping and self.source == "sysfs":  # the ping always asks XPU Manager
             return self._sysfs_round(fn)
         client = self._cache.get("connect", self._connect)
         with self._lock:
