@@ -138,6 +138,13 @@ def bench_api(c, seconds="10"):
           pty=False, env={"PYTHONPATH": HERE})
 
 
+@task(help={"runs": "interleaved runs per side (default 31)"})
+def bench_telemetry(c, runs="31"):
+    """Benchmark the sysfs telemetry source against XPU Manager: one status round for 1 and 8 GPUs, CPU per scrape."""
+    c.run(" ".join(_q(a) for a in (PY, os.path.join(HERE, "bench", "telemetry_bench.py"), "--runs", runs)),
+          pty=False, env={"PYTHONPATH": HERE})
+
+
 @task(help={"runs": "runs per side (interleaved)", "url": "XPU Manager URL the shell sequence curls (/healtz)",
             "torch": "also verify with the torch probe against `import torch` (default: yes)"})
 def bench(c, runs="21", url=None, torch=True):

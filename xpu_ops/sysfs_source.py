@@ -68,7 +68,7 @@ class SysfsSourceMixin:
     @property
     def source(self) -> str:
         """The telemetry source answering now: "sysfs" (asked for, or auto while XPU Manager does not
-        answer) or "xpum"."""
+        answer and sysfs has an Intel GPU) or "xpum" (so with neither, XPU Manager's error is the answer)."""
         s = self.settings.source
         if s != "auto":
             return s
@@ -76,7 +76,9 @@ class SysfsSourceMixin:
             return "xpum"
         _deciding.on = True
         try:
-            return "xpum" if self.available else "sysfs"
+            if self.available:
+                return "xpum"
+            return "sysfs" if self._sysfs_client().sampler.gpus() else "xpum"
         finally:
             _deciding.on = False
 
