@@ -334,3 +334,106 @@ def render_compose(c, output=None, extra_vars=None):
         print(r.stdout[-4000:], file=sys.stderr)
         sys.exit(r.exited)
     print(out)
+
+
+# ---------------------------------------------------------------- operate through XPU Manager (issue #13)
+
+_TARGET_HELP = {
+    "host": "[user@]host[:port] over SSH (with --inventory: a name, group or pattern); default: this machine",
+    "inventory": "Ansible inventory file of the hosts",
+    "key": "SSH private key",
+    "no_host_key_check": "do not check the SSH host key (throw-away test hosts only)",
+}
+
+
+def _module(c, module, args):
+    r = c.run(" ".join(_q(a) for a in [PY, "-m", module, *args]), warn=True, pty=False, env={"PYTHONPATH": HERE})
+    sys.exit(r.exited)
+
+
+def _target_args(host, inventory, key, no_host_key_check):
+    args = []
+    for flag, val in (("--host", host), ("--inventory", inventory), ("--key", key)):
+        if val is not None:
+            args += [flag, str(val)]
+    return args + (["--no-host-key-check"] if no_host_key_check else [])
+
+
+@task(help=dict(_TARGET_HELP, level="1 quick, 2 medium (adds PyTorch/PCIe tests), 3 long (XPU Manager only)",
+                json="print JSON", junit="also write JUnit XML to this file",
+                python="interpreter (on the host) whose PyTorch to test", timeout="seconds for each GPU's test",
+                xpum_url="without xpu-smi: XPU Manager 1.x REST URL (as the host reaches it)",
+                credentials_file="XPU Manager credentials file (on the host)",
+                ca_file="CA certificate for XPU Manager's TLS (on the host)",
+                insecure="do not verify XPU Manager's TLS certificate"))
+def diag(c, level="1", host=None, inventory=None, key=None, no_host_key_check=False, json=False, junit=None,
+         python=None, timeout=None, xpum_url=None, credentials_file=None, ca_file=None, insecure=False):
+    """GPU diagnostics: xpu-smi diag (or XPU Manager REST) on each GPU, else verify + a PyTorch test (exit 0/1/2)."""
+    args = ["--level", str(level)] + _target_args(host, inventory, key, no_host_key_check)
+    for flag, val in (("--junit", junit), ("--python", python), ("--timeout", timeout), ("--xpum-url", xpum_url),
+                      ("--credentials-file", credentials_file), ("--ca-file", ca_file)):
+        if val is not None:
+            args += [flag, str(val)]
+    _module(c, "xpu_ops.diag", args + (["--json"] if json else []) + (["--insecure"] if insecure else []))
+
+
+@task(help=dict(_TARGET_HELP, output="the archive to write (FILE.tar.gz, mode 0600)",
+                redact="replace host and user names in the archive"))
+def bundle(c, output=None, host=None, inventory=None, key=None, no_host_key_check=False, redact=False):
+    """One support archive of a host's GPU stack to attach to an issue (no secrets; --redact for names)."""
+    if not output:
+        _usage("xpu-ops bundle: error: give --output FILE.tar.gz")
+    _module(c, "xpu_ops.bundle", ["--output", output] + _target_args(host, inventory, key, no_host_key_check)
+            + (["--redact"] if redact else []))
+
+
+@task(help=dict(_TARGET_HELP, check="show what would change, change nothing", diff="show before/after",
+                extra_vars="KEY=VALUE, JSON or @file with the gpu_config_* settings; repeatable",
+                limit="further limit the hosts"), iterable=["extra_vars"])
+def configure(c, host=None, inventory=None, key=None, no_host_key_check=False, check=False, diff=False,
+              extra_vars=None, limit=None):
+    """Bring GPU settings (power, frequency, standby, scheduler, ECC) to the role gpu_config's variables."""
+    if not host and not inventory:
+        _usage("xpu-ops configure: error: give --host H or --inventory FILE")
+    provision(c, host=host, inventory=inventory, key=key, no_host_key_check=no_host_key_check, check=check,
+              diff=diff, extra_vars=extra_vars, limit=limit, playbook="configure")
+
+
+@task(help=dict(_TARGET_HELP, image="the firmware image (on this machine)", type="GFX (default), GFX_DATA or AMC",
+                yes="do not ask for confirmation", limit="further limit the hosts"))
+def firmware(c, image=None, host=None, inventory=None, key=None, no_host_key_check=False, type="GFX", yes=False,
+             limit=None):
+    """Guarded firmware update, one host at a time: health OK and GPUs idle, current -> new, confirm, verify."""
+    import json as _json
+    if not image:
+        _usage("xpu-ops firmware: error: give --image FILE")
+    if not os.path.isfile(image) or not os.access(image, os.R_OK):
+        _usage("xpu-ops firmware: error: --image %s: %s" % (
+            image, "not readable" if os.path.exists(image) else "no such file"))
+    if type not in ("GFX", "GFX_DATA", "AMC"):
+        _usage("xpu-ops firmware: error: --type %s: use GFX, GFX_DATA or AMC" % type)
+    if not host and not inventory:
+        _usage("xpu-ops firmware: error: give --host H or --inventory FILE")
+    if not yes and not sys.stdin.isatty():
+        _usage("xpu-ops firmware: error: no terminal to confirm on: run it from a terminal, or give --yes")
+    ev = {"xpu_ops_firmware_image": os.path.abspath(image), "xpu_ops_firmware_type": type}
+
+    def run(plan_only):
+        try:
+            provision(c, host=host, inventory=inventory, key=key, no_host_key_check=no_host_key_check, limit=limit,
+                      extra_vars=[_json.dumps(dict(ev, xpu_ops_firmware_plan_only=plan_only))], playbook="firmware")
+        except SystemExit as e:          # provision ends with sys.exit(ansible-playbook's code)
+            return e.code or 0
+        return 0
+    if not yes:                          # the checks and current -> new versions of every host, then one question
+        code = run(True)
+        if code:
+            sys.exit(code)
+        try:
+            answer = input("Update the %s firmware on these hosts, one at a time? Type yes: " % type)
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() != "yes":
+            print("xpu-ops firmware: not confirmed: nothing was changed", file=sys.stderr)
+            sys.exit(1)
+    sys.exit(run(False))

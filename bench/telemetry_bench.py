@@ -32,7 +32,8 @@ from xpu_ops.monitor import Settings, XPUMonitorService  # noqa: E402
 
 def sysfs_service(root):
     s = Settings.from_env({"XPU_OPS_SOURCE": "sysfs", "XPU_OPS_ROOT": root, "XPU_OPS_CACHE_SECONDS": "0"})
-    mon = XPUMonitorService(settings=s, sampler=Sampler(root, interval=0.0))
+    s.sampler = Sampler(root, interval=0.0)
+    mon = XPUMonitorService(settings=s)
     mon.get_telemetry_status()  # the layout and a first snapshot
     return mon
 

@@ -104,6 +104,9 @@ def fast_parse(argv):
 def main(argv=None):
     from checks import engine, report as R
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("diag", "bundle"):  # the operate commands (checks/diag.py, checks/bundle.py)
+        import importlib
+        return importlib.import_module("checks." + argv[0]).main(argv[1:])
     try:
         a = fast_parse(argv) or parser().parse_args(argv)
     except _Usage as e:

@@ -132,6 +132,13 @@ class _Torch:
         return out
 
 
+def _wsl(opts, root, facts):
+    if not facts["platform"]["wsl2"]:
+        return {}              # every WSL2 check skips: nothing read, nothing imported
+    from checks import wsl
+    return wsl.wsl_facts(root, opts.env)
+
+
 # name -> (function, the facts it reads first, slow). Gathered in this order, slow ones started first.
 FACTS = {
     "xpum": (_start_xpum, (), True),
@@ -145,6 +152,7 @@ FACTS = {
                                                                     if g.get("family")}), ("pci",), False),
     "userspace": (lambda opts, root, facts: F.userspace_facts(root), (), False),
     "services": (_services, (), False),
+    "wsl": (_wsl, ("platform",), False),
 }
 REPORT_NEEDS = ("platform", "pci", "drm", "user")  # the report's environment and gpus sections
 

@@ -19,6 +19,9 @@ PACKAGES_OF_INTEREST = (
     "libigdgmm12", "intel-media-va-driver", "intel-media-va-driver-non-free", "clinfo",
     "intel-gpu-tools", "vainfo", "xpumanager", "xpu-smi", "libxpum2", "intel-i915-dkms", "intel-fw-gpu",
     "firmware-misc-nonfree", "firmware-intel-graphics", "linux-firmware", "intel-gsc", "libigsc1",
+    # Gen8-Gen11 compute runtime after 24.35: Intel's release packages and Debian's (compute-runtime
+    # LEGACY_PLATFORMS.md; Debian source intel-compute-runtime-legacy)
+    "intel-opencl-icd-legacy1", "intel-level-zero-gpu-legacy1", "intel-opencl-icd-legacy", "libze-intel-gpu-legacy1-1",
 )
 FW_LOG_PATTERN = (r"\b(i915|xe)\b.*\b(GuC|HuC|DMC|GSC|firmware)\b.*"
                   r"\b(fail|failed|error|missing|not found|-2)\b")
@@ -177,10 +180,31 @@ def pci_facts(root):
         g["name"] = names.get(g["device_id"]) or (fam["name"] if fam else "Intel GPU 0x%04x" % g["device_id"])
         g["name_source"] = "pci.ids" if g["device_id"] in names else "family table"
         g["upstream_link"] = _upstream_link(g, by_bdf)
+        g["vram"] = _vram(root, base + "/" + g["bdf"])
     intel_nongpu = [d["bdf"] for d in devices
                     if d["vendor_id"] == families.INTEL and d["class"] >> 16 != GPU_CLASS_PREFIX]
     return {"present": True, "gpus": gpus, "other_display": others,
             "intel_non_gpu": intel_nongpu, "problems": problems}
+
+
+def _vram(root, dev_path):
+    """The card's VRAM as its driver reports it: xe, the sum of tileN/physical_vram_size_bytes
+    (xe_tile_sysfs.c, "%llu"); the out-of-tree i915, drm/cardN/lmem_total_bytes. None when neither
+    (integrated GPUs, no driver bound, in-tree i915)."""
+    total, sources = 0, []
+    for name in root.listdir(dev_path):
+        if re.fullmatch(r"tile\d+", name):
+            v = _int(root.read_line("%s/%s/physical_vram_size_bytes" % (dev_path, name)), 10)
+            if v:
+                total, sources = total + v, sources + ["%s/physical_vram_size_bytes" % name]
+    if not sources:
+        for card in root.listdir(dev_path + "/drm"):
+            if re.fullmatch(r"card\d+", card):
+                v = _int(root.read_line("%s/drm/%s/lmem_total_bytes" % (dev_path, card)), 0)
+                if v:
+                    total, sources = v, ["drm/%s/lmem_total_bytes" % card]
+                    break
+    return {"bytes": total, "source": sources} if sources else None
 
 
 def _upstream_link(gpu, by_bdf):
@@ -323,20 +347,47 @@ def user_facts(root, user=None):
 # ---------------------------------------------------------------- firmware, kernel log
 
 
+# the kernel's search order (drivers/base/firmware_loader/main.c fw_path[]; firmware_class.path aside)
+FW_DIRS = ("/lib/firmware/updates/{release}", "/lib/firmware/updates", "/lib/firmware/{release}", "/lib/firmware")
+FW_EXTS = ("", ".zst", ".xz")
+
+
+def _find_blob(root, name, release, listings):
+    """Where the kernel would find firmware `name` ('i915/pvc_guc_70.*.bin': any version), in its
+    search order; [] when nowhere."""
+    sub, _, base = name.rpartition("/")
+    found = []
+    for d in FW_DIRS:
+        if "{release}" in d and not release:
+            continue
+        folder = d.format(release=release) + ("/" + sub if sub else "")
+        if "*" in base:
+            if folder not in listings:
+                listings[folder] = root.listdir(folder)
+            pat = re.compile(re.escape(base).replace(r"\*", "[0-9A-Za-z._-]+") + r"(\.zst|\.xz)?$")
+            found += [folder + "/" + f for f in listings[folder] if pat.match(f)]
+        else:
+            found += [folder + "/" + base + ext for ext in FW_EXTS if root.exists(folder + "/" + base + ext)]
+    return found
+
+
 def firmware_facts(root, family_keys):
     present = {}
+    release = root.read_line("/proc/sys/kernel/osrelease") or ""
+    dkms_i915 = bool(release) and any(f.split(".ko")[0] == "i915"
+                                      for f in root.listdir("/lib/modules/%s/updates/dkms" % release))
+    listings = {}
     for key in sorted(family_keys):
         fam = families.family_by_key(key)
         if not fam:
             continue
+        variant = families.firmware_variant(fam, dkms_i915)
         kinds = {}
-        for kind, candidates in fam["firmware"]["blobs"].items():
+        for kind, candidates in (fam["firmware"].get(variant) or {}).items():
             found = []
             for cand in candidates:
-                for ext in ("", ".zst", ".xz"):
-                    if root.exists("/lib/firmware/" + cand + ext):
-                        found.append(cand + ext)
-            kinds[kind] = {"candidates": candidates, "found": found}
+                found += _find_blob(root, cand, release, listings)
+            kinds[kind] = {"candidates": candidates, "found": found, "variant": variant}
         present[key] = kinds
     log_lines = []
     log_source = None

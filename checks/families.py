@@ -1,5 +1,6 @@
 """The GPU family table (gpu_families.json, one source for checks and roles) and pci.ids names."""
 import os
+import re
 
 PCI_IDS_PATHS = ("/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids", "/usr/share/pci.ids")
 INTEL = 0x8086
@@ -29,6 +30,23 @@ def package_data(name):
 def family_of(device_id):
     """Family dict for an Intel PCI device id, or None when the table does not know it."""
     return table()[1].get(device_id)
+
+
+def version_tuple(text):
+    """'6.12' / '1:24.48.31907.7-1' -> (6, 12) / (24, 48, 31907, 7); None for None or junk."""
+    m = re.match(r"\s*(\d+(?:\.\d+)*)", str(text or "").split(":", 1)[-1])
+    return tuple(int(x) for x in m.group(1).split(".")) if m else None
+
+
+def firmware_variant(fam, dkms_i915):
+    """Which of the family's firmware lists applies: the out-of-tree i915's when it is installed and
+    the family has one, else the in-tree driver's (the family's default driver)."""
+    fw = fam["firmware"]
+    if dkms_i915 and "i915-dkms" in fw:
+        return "i915-dkms"
+    if fam["driver"] in fw:
+        return fam["driver"]
+    return next(iter(fw), None)
 
 
 def family_by_key(key):

@@ -43,11 +43,11 @@ def render_text(report, color=False, host=None):
     return "\n".join(out) + "\n"
 
 
-def render_junit(report, host=None):
+def render_junit(report, host=None, suite="xpu-ops verify"):
     import xml.etree.ElementTree as ET
     host = host or report.get("environment", {}).get("hostname") or "localhost"
     s = report["summary"]
-    suite = ET.Element("testsuite", name="xpu-ops verify", tests=str(len(report["checks"])),
+    suite = ET.Element("testsuite", name=suite, tests=str(len(report["checks"])),
                        failures=str(s["fail"]), errors="0", skipped=str(s["skip"]), hostname=host)
     for c in report["checks"]:
         case = ET.SubElement(suite, "testcase", classname="xpu-ops.%s" % host, name=c["id"])

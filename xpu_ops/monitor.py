@@ -14,8 +14,6 @@ XPU_MANAGER_* variables through checks.xpum's ConnectionSettings (the same for v
 ``XPU_OPS_PYTHON``              interpreter whose PyTorch is probed (default: this one)
 ``XPU_OPS_TORCH_TIMEOUT``       seconds for the PyTorch probe (default 60)
 ``XPU_OPS_TORCH_CACHE_SECONDS``  how long the PyTorch probe's answer is reused (default 300)
-``XPU_OPS_SOURCE``              telemetry source: auto (XPU Manager when it answers, else sysfs), xpum, sysfs
-``XPU_OPS_ROOT``                the host tree the sysfs source reads (default /)
 ==============================  =============================================================
 """
 
@@ -28,9 +26,9 @@ import re
 import sys
 import threading
 import time
-from concurrent.futures import Future
 
 from checks import xpum
+from xpu_ops.ttlcache import TTLCache  # noqa: F401 (xpu_ops.monitor.TTLCache, as before)
 from xpu_ops.sysfs_source import SysfsSourceMixin, source_and_root
 
 # The metrics every GPU (and tile) has, null when XPU Manager does not report one: the metric table's
@@ -131,10 +129,7 @@ class Settings:
                  cache_seconds=None, python=None, torch_timeout=None, source=None, root=None):
         """Settings from the environment; explicit arguments (the CLI's options) win over it."""
         env = os.environ if env is None else env
-        try:
-            source, root = source_and_root(env, source, root)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
+        source, root = source_and_root(env, source, root)  # XPU_OPS_SOURCE, XPU_OPS_ROOT (ConfigError)
         try:
             connection = xpum.ConnectionSettings.resolve(env, url=url, credentials_file=credentials_file,
                                                          ca_file=ca_file, insecure=insecure, timeout=timeout)
@@ -150,62 +145,6 @@ class Settings:
         torch_cache = _env_float(env, "XPU_OPS_TORCH_CACHE_SECONDS", 300.0)
         return cls(cache_seconds=cache_seconds, python=python, torch_timeout=torch_timeout,
                    torch_cache_seconds=torch_cache, connection=connection, source=source, root=root)
-
-
-# --------------------------------------------------------------------------- the cache
-
-
-class TTLCache:
-    """key -> value (or the exception) for ``ttl`` seconds. Callers asking for a key that is being
-    computed wait for that one computation instead of starting another (a burst of polls at expiry
-    costs one upstream round)."""
-
-    def __init__(self, ttl, clock=time.monotonic):
-        self.ttl = float(ttl)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._entries: dict = {}  # key -> [Future, finished_at or None while running]
-
-    def get(self, key, compute):
-        with self._lock:
-            now = self._clock()
-            entry = self._entries.get(key)
-            owner = entry is None or (entry[1] is not None and now - entry[1] >= self.ttl)
-            if owner:
-                self._prune(now)
-                entry = [Future(), None]
-                self._entries[key] = entry
-        fut = entry[0]
-        if owner:
-            try:
-                fut.set_result(compute())
-            except BaseException as e:  # waiters get it too (an interrupt must not leave them hanging)
-                fut.set_exception(e)
-            finally:
-                with self._lock:
-                    entry[1] = self._clock()
-        return fut.result()
-
-    def peek(self, key, default=None):
-        """The fresh, successful value of ``key`` without computing anything; else ``default``."""
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None or entry[1] is None or self._clock() - entry[1] >= self.ttl:
-                return default
-        if entry[0].exception() is not None:
-            return default
-        return entry[0].result()
-
-    def invalidate(self, key=None):
-        with self._lock:
-            if key is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(key, None)
-
-    def _prune(self, now):
-        for k in [k for k, (_, t) in self._entries.items() if t is not None and now - t >= self.ttl]:
-            del self._entries[k]
 
 
 # --------------------------------------------------------------------------- shaping
@@ -264,8 +203,8 @@ def _gpu_entry(g, fetched_at):
         "health": _health_shape(g.get("health")),
         "metrics": _metrics_shape(g.get("metrics")),
         "reason": err["message"] if err else None,
-        "source": g.get("source", "xpum"),
-        **{k: g[k] for k in ("driver", "sources", "unavailable", "limits", "engines", "notes") if k in g},
+        "source": "xpum", **{k: g[k] for k in ("source", "driver", "sources", "unavailable", "limits", "engines",
+                                               "notes") if k in g},
         "_fetched_at": fetched_at,
         "_info": {k: v for k, v in g.items() if k not in ("health", "metrics", "error")},
     }
@@ -310,6 +249,9 @@ def pytorch_gpu(probe: dict) -> dict:
 # --------------------------------------------------------------------------- the service
 
 
+AUTH_RETRY_SECONDS = 600  # after a 401, the next login no sooner than this (security review F22)
+
+
 class XPUMonitorService(SysfsSourceMixin):
     """PyTorch + XPU Manager, as the users' backends expect it (see README "GPU status and metrics API").
 
@@ -318,8 +260,7 @@ class XPUMonitorService(SysfsSourceMixin):
     XPU Manager concurrently (checks.xpum ``overview``/``gpu_state``).
     """
 
-    def __init__(self, settings: Settings | None = None, env=None, torch_probe=None, clock=time.monotonic,
-                 sampler=None):
+    def __init__(self, settings: Settings | None = None, env=None, torch_probe=None, clock=time.monotonic):
         self.config_error = None
         if settings is None:
             try:
@@ -335,10 +276,10 @@ class XPUMonitorService(SysfsSourceMixin):
         self._lock = threading.Lock()
         self._client = None
         self._connected_at = None
-        self._auth_error = None  # a 401 is final: XPU Manager delays each failed login 2^n s
+        self._auth_error = None  # after a 401 no login for AUTH_RETRY_SECONDS: XPU Manager delays each failed one 2^n s
+        self._auth_error_at = None
         self._state = None  # (at, ok, reason, kind) of the last upstream outcome
         self._known_ids = []  # GPU ids XPU Manager listed last
-        self._sampler, self._sysfs = sampler, None  # the sysfs source (xpu_ops.sysfs_source), made when used
         self.upstream_rounds = 0  # counters for tests and the benchmark
         self.connects = 0
 
@@ -366,7 +307,10 @@ class XPUMonitorService(SysfsSourceMixin):
         if self.config_error:
             raise XPUManagerUnavailable(self.config_error, kind="config")
         if self._auth_error is not None:
-            raise XPUManagerUnavailable(self._auth_error, kind="auth")
+            if self._clock() - self._auth_error_at < AUTH_RETRY_SECONDS:
+                raise XPUManagerUnavailable(self._auth_error, kind="auth")
+            self._auth_error = None  # one more login, long after the last failed one (a transient 401 at start-up)
+            self._drop(self._client)
         with self._lock:
             if self._client is not None:
                 return self._client
@@ -412,7 +356,9 @@ class XPUMonitorService(SysfsSourceMixin):
                 raise GPUNotFound(None, message=str(e)) from None
             msg = _hint_env(str(e))
             if e.kind == "auth":
-                msg = self._auth_error = f"{msg}; fix the credentials, then restart this service"
+                msg = self._auth_error = (f"{msg}; fix the credentials (restart this service, or it tries once more "
+                                          f"in {AUTH_RETRY_SECONDS // 60:g} min)")
+                self._auth_error_at = self._clock()
             else:
                 self._drop(client)
             self._note(False, msg, e.kind)
@@ -431,6 +377,8 @@ class XPUMonitorService(SysfsSourceMixin):
         st = self._state
         if st is not None and self._clock() - st[0] < self.settings.cache_seconds:
             return st[1]
+        if st is not None and self._cache.running("ping"):
+            return st[1]  # a ping is under way: the last known state, without waiting for a slow upstream (F5)
         try:
             self._cache.get("ping", lambda: self._upstream(self._ping))
         except MonitorError:
@@ -566,8 +514,7 @@ class XPUMonitorService(SysfsSourceMixin):
         manager = self.get_manager_status()
         telemetry = self.get_telemetry_status(manager)
         at = manager.pop("timestamp")
-        return {"pytorch_gpu": self.get_pytorch_gpu(), "xpu_manager": manager, "telemetry": telemetry,
-                "timestamp": telemetry["timestamp"] if telemetry["source"] == "sysfs" else at}
+        return {"pytorch_gpu": self.get_pytorch_gpu(), "xpu_manager": manager, "telemetry": telemetry, "timestamp": at}
 
     def close(self):
         with self._lock:

@@ -19,13 +19,16 @@ _deciding = threading.local()
 
 
 def source_and_root(env, source=None, root=None):
-    """--source/XPU_OPS_SOURCE and --root/XPU_OPS_ROOT, validated; ValueError names the flag."""
+    """--source or XPU_OPS_SOURCE (default auto: XPU Manager when it answers, else sysfs), --root or
+    XPU_OPS_ROOT (the host tree the sysfs source reads, default /), validated: ConfigError names the flag."""
+    from xpu_ops.monitor import ConfigError
+
     source = source or str(env.get("XPU_OPS_SOURCE", "")).strip() or "auto"
     if source not in SOURCES:
-        raise ValueError(f"--source {source!r} must be one of {', '.join(SOURCES)} (XPU_OPS_SOURCE)")
+        raise ConfigError(f"--source {source!r} must be one of {', '.join(SOURCES)} (XPU_OPS_SOURCE)")
     root = root or str(env.get("XPU_OPS_ROOT", "")).strip() or "/"
     if not os.path.isdir(root):
-        raise ValueError(f"--root {root!r} is not a directory (XPU_OPS_ROOT)")
+        raise ConfigError(f"--root {root!r} is not a directory (XPU_OPS_ROOT)")
     return source, root
 
 
@@ -63,7 +66,10 @@ class SysfsClient:
 
 
 class SysfsSourceMixin:
-    """XPUMonitorService's part for choosing the source and for the sysfs one (kept out of monitor.py)."""
+    """XPUMonitorService's part for choosing the source and for the sysfs one (kept out of monitor.py).
+    ``settings.sampler`` (a checks.telemetry.sampler.Sampler, tests and the benchmark) replaces the default."""
+
+    _sysfs = None  # the SysfsClient, made when first used
 
     @property
     def source(self) -> str:
@@ -85,7 +91,7 @@ class SysfsSourceMixin:
     def _sysfs_client(self) -> SysfsClient:
         with self._lock:
             if self._sysfs is None:
-                self._sysfs = SysfsClient(self.settings.root, self._sampler)
+                self._sysfs = SysfsClient(self.settings.root, getattr(self.settings, "sampler", None))
             return self._sysfs
 
     def _sysfs_round(self, fn):

@@ -39,11 +39,41 @@ def _fmt_gpu(g):
     return "%s [8086:%04x] at %s" % (g["name"], g["device_id"], g["bdf"])
 
 
+def _gib(n):
+    return ("%.1f GiB" % (n / (1 << 30))) if n >= (1 << 30) else "%d MiB" % (n >> 20)
+
+
+def _bar_vs_vram(g):
+    """BAR2 (the CPU's window on the card's VRAM) against the VRAM. Intel's compute runtime refuses a
+    small-BAR device on xe (compute-runtime drm_neo.cpp: 'Small BAR detected', then -1 unless
+    isSmallBarConfigAllowed(), false for xe, true for i915); xe itself runs on ("Small BAR device")."""
+    bars, vram = g.get("bars"), g.get("vram")
+    if not bars or len(bars) < 3 or not bars[2]:
+        return PASS, "", ""
+    bar2 = bars[2]
+    lspci = ("sudo lspci -vv -s %s | grep -A2 -i 'resizable bar'   # 'BAR 2: current size' must reach the "
+             "VRAM size; 'Region 2: Memory at ... [size=...]' is the same window" % g["bdf"])
+    uefi = ("enable 'Above 4G Decoding' and 'Re-Size BAR Support' (Resizable BAR) in the UEFI setup (with CSM "
+            "off), then reboot; check: " + lspci)
+    if vram and vram["bytes"]:
+        if bar2 >= vram["bytes"]:
+            return PASS, "", ""
+        what = "CPU-visible BAR2 %s is smaller than the VRAM %s" % (_gib(bar2), _gib(vram["bytes"]))
+        if g.get("driver") == "xe":
+            return FAIL, what + ": Level Zero and OpenCL will not show this GPU (small BAR on xe)", uefi
+        return WARN, what + ": %s runs, slower (small BAR)" % (g.get("driver") or "the driver"), uefi
+    if bar2 < (1 << 30):
+        return (WARN, "BAR2 only %s: Resizable BAR looks off (VRAM size unknown until xe or i915 binds); on xe, "
+                "Level Zero and OpenCL will not show a GPU whose BAR is smaller than its VRAM" % _gib(bar2), uefi)
+    return PASS, "", ""
+
+
 @check("pci.gpu", "Intel GPU on the PCI bus", needs=("platform", "pci"))
 def pci_gpu(f):
     pci = f["pci"]
     gpus = _gpus(f)
-    ev = {"gpus": [{k: g[k] for k in ("bdf", "device_id", "family", "name", "name_source", "kind")} for g in gpus],
+    ev = {"gpus": [{k: g.get(k) for k in ("bdf", "device_id", "family", "name", "name_source", "kind", "bars", "vram")}
+                   for g in gpus],
           "other_display": pci.get("other_display", []), "intel_non_gpu": pci.get("intel_non_gpu", []),
           "problems": pci.get("problems", [])}
     if f["platform"]["wsl2"]:
@@ -80,16 +110,16 @@ def pci_gpu(f):
                     remedies.append("reseat the card in a x16 slot wired to the CPU, check risers and BIOS PCIe "
                                     "settings; the link can drop to save power when idle, so re-check under load: "
                                     "sudo lspci -vv -s %s | grep -i lnksta" % up["bdf"])
-            bars = g.get("bars")
-            if bars and len(bars) > 2 and 0 < bars[2] < (1 << 30):
-                status = worst([status, WARN])
-                line += "; Resizable BAR off (BAR2 %d MiB)" % (bars[2] >> 20)
-                remedies.append("enable 'Above 4G Decoding' and 'Re-Size BAR Support' in the UEFI setup "
-                                "(the xe driver refuses to start without Resizable BAR; i915 runs slowly)")
+            st, msg, fix = _bar_vs_vram(g)
+            if st != PASS:
+                status = worst([status, st])
+                line += "; " + msg
+                remedies.append(fix)
         if g["family"] is None:
             status = worst([status, WARN])
-            line += "; device id not in xpu-ops' family table (newer than this release?)"
-            remedies.append("update xpu-ops; expected driver unknown for 0x%04x" % g["device_id"])
+            line += "; device id not in xpu-ops' family table: the table is older than this GPU"
+            remedies.append("update xpu-ops (its family table, read from the kernel's pciids.h, predates 0x%04x); "
+                            "until then xpu-ops accepts whichever of i915 or xe claims it" % g["device_id"])
         notes.append(line)
     if pci.get("other_display"):
         notes.append("also: " + ", ".join("%04x:%04x at %s" % (d["vendor_id"], d["device_id"], d["bdf"])

@@ -8,10 +8,21 @@ from checks.rules._common import _gpus, _os_key, _skip_reason
 LAYER = "Kernel"
 
 
+# families whose firmware (and first kernel) is newer than Debian 12's own packages
+XE_ERA = {"arc-b", "lnl", "ptl", "wcl", "nvl", "cri"}
+
+
 def _firmware_fix(p, fam_keys):
     k = _os_key(p)
     if {"max", "flex"} & set(fam_keys):
-        cmd = "sudo apt install intel-fw-gpu   # from Intel's GPU repository (data center GPUs)"
+        cmd = ("sudo apt install intel-fw-gpu   # from Intel's GPU repository (data center GPUs); it installs the "
+               "versioned blobs the out-of-tree i915 loads into /lib/firmware/updates/i915/")
+    elif k == "debian-12" and XE_ERA & set(fam_keys):
+        # bookworm's firmware-misc-nonfree (20230210) predates these GPUs' blobs; bookworm-backports carries
+        # firmware-intel-graphics 20250410 (packages.debian.org/bookworm-backports/firmware-intel-graphics)
+        cmd = ("echo 'deb http://deb.debian.org/debian bookworm-backports main non-free-firmware' | "
+               "sudo tee /etc/apt/sources.list.d/bookworm-backports.list && sudo apt update && "
+               "sudo apt install -t bookworm-backports firmware-intel-graphics linux-image-amd64")
     elif k == "debian-12":
         cmd = ("sudo sed -i 's/^Components: main.*/Components: main non-free-firmware/' "
                "/etc/apt/sources.list.d/debian.sources && sudo apt update && sudo apt install firmware-misc-nonfree")
@@ -27,6 +38,26 @@ def _force_probe_fix(drv, device_id):
             "sudo update-grub && sudo reboot" % (drv, device_id))
 
 
+def _unknown_gpu(g, where, mods):
+    """A GPU newer than the family table: no driver is claimed for it; whichever of i915/xe bound it is accepted."""
+    stale = ("0x%04x is not in xpu-ops' family table (read from the kernel's pciids.h, see "
+             "checks/gpu_families.json): the table is older than this GPU" % g["device_id"])
+    update = "update xpu-ops (its family table is older than this GPU)"
+    if g["driver_state"] == "dangling":
+        return (FAIL, "%s: its driver link points at '%s', which does not exist; %s" % (where, g["driver"], stale),
+                "the driver was unbound or the tree is broken: reboot; " + update)
+    if g["driver_state"] == "none":
+        loaded = [m for m in ("xe", "i915") if m in mods["sys_module"]]
+        return (FAIL, "%s: no kernel driver bound (%s); %s" % (
+            where, "loaded: " + ", ".join(loaded) if loaded else "neither xe nor i915 loaded", stale),
+            "read whether xe or i915 knows it: sudo dmesg | grep -iE 'xe|i915|%s' | tail -20; a newer kernel may "
+            "claim it; %s" % (g["bdf"], update))
+    if g["driver"] in ("i915", "xe"):
+        return PASS, "%s: %s bound (%s)" % (where, g["driver"], stale), ""
+    return (WARN, "%s: bound to %s, not an Intel GPU driver (i915 or xe); %s" % (where, g["driver"], stale),
+            update)
+
+
 @check("kernel.driver", "Kernel driver (i915/xe) bound", needs=("platform", "pci", "modules"))
 def kernel_driver(f):
     why = _skip_reason(f)
@@ -37,11 +68,17 @@ def kernel_driver(f):
     statuses, notes, remedies, ev = [], [], [], {"modules": mods, "kernel": f["platform"].get("kernel"), "gpus": []}
     for g in _gpus(f):
         fam = families.family_of(g["device_id"])
-        expected = fam["driver"] if fam else "i915"
-        min_k = tuple(int(x) for x in fam["min_kernel"].split(".")) if fam else None
+        expected = fam["driver"] if fam else None
+        min_k = families.version_tuple(fam["min_kernel"]) if fam else None
         ev["gpus"].append({"bdf": g["bdf"], "driver": g["driver"], "driver_state": g["driver_state"],
                            "expected": expected})
         where = "%s (%s)" % (g["bdf"], g["name"])
+        if fam is None:
+            st, note, remedy = _unknown_gpu(g, where, mods)
+            statuses.append(st)
+            notes.append(note)
+            remedies.extend([remedy] if remedy else [])
+            continue
         if g["driver_state"] == "dangling":
             statuses.append(FAIL)
             notes.append("%s: its driver link points at '%s', which does not exist" % (where, g["driver"]))
@@ -53,7 +90,11 @@ def kernel_driver(f):
             loaded = expected in mods["sys_module"]
             msg = "%s: no kernel driver bound (%s module %s)" % (
                 where, expected, "loaded, but it did not claim the device" if loaded else "not loaded")
-            if min_k and kv and kv < min_k:
+            if fam["force_probe"]:
+                msg += "; no kernel release claims %s without force_probe yet" % fam["name"]
+                remedies.append("%s supports it only on request (it may be unstable): "
+                                % expected + _force_probe_fix(expected, g["device_id"]))
+            elif min_k and kv and kv < min_k:
                 msg += "; kernel %s is older than %s, the first to support %s" % (
                     f["platform"]["kernel"], fam["min_kernel"], fam["name"])
                 remedies.append("install a newer kernel (Debian 12: sudo apt install -t bookworm-backports "
@@ -63,10 +104,6 @@ def kernel_driver(f):
                 remedies.append("Intel supports %s with the out-of-tree i915 only: sudo apt install "
                                 "linux-headers-$(uname -r) intel-i915-dkms intel-fw-gpu && sudo reboot"
                                 % fam["name"])
-            elif expected == "xe" and loaded and g.get("bars") and len(g["bars"]) > 2 and 0 < g["bars"][2] < (1 << 30):
-                msg += "; Resizable BAR is off, and xe refuses to start without it"
-                remedies.append("enable 'Above 4G Decoding' and 'Re-Size BAR Support' in the UEFI setup, then "
-                                "reboot (see pci.gpu)")
             elif not loaded:
                 remedies.append("sudo modprobe %s && sudo dmesg | grep -iE '%s|drm' | tail -20   "
                                 "# if it is blacklisted: grep -r %s /etc/modprobe.d" % (expected, expected, expected))
@@ -148,8 +185,8 @@ def dri_nodes(f):
             statuses.append(FAIL)
             notes.append("%s: %s" % (g["bdf"], "; ".join(problems)))
             if "render" not in kinds or "card" not in kinds:
-                remedies.append("the %s driver bound %s but created no node: sudo dmesg | grep -iE '%s|drm' | tail; "
-                                "for xe check Resizable BAR (see pci.gpu)" % (g["driver"], g["bdf"], g["driver"]))
+                remedies.append("the %s driver bound %s but created no node: sudo dmesg | grep -iE '%s|drm' | tail"
+                                % (g["driver"], g["bdf"], g["driver"]))
             else:
                 remedies.append("recreate the nodes: sudo udevadm trigger --subsystem-match=drm && "
                                 "sudo udevadm settle; inside a container pass them: --device /dev/dri")
@@ -230,17 +267,22 @@ def firmware(f):
     fam_keys = sorted({g["family"] for g in _gpus(f) if g["family"]})
     if not fam_keys:
         return SKIP, "GPU family unknown: no firmware list to compare against", "", {}
-    missing, have = [], []
+    missing, have, variants = [], [], {}
     for key in fam_keys:
         for kind, info in fw["blobs"].get(key, {}).items():
+            variants[key] = info.get("variant")
             if info["found"]:
                 have.append(info["found"][0])
             else:
-                missing.append("%s %s (%s)" % (key, kind.upper(), " or ".join(info["candidates"])))
-    ev = {"found": have, "missing": missing, "log_source": fw["log_source"], "log_errors": fw["log_errors"]}
+                missing.append("%s %s for %s (%s)" % (key, kind.upper(), info.get("variant") or "its driver",
+                                                     " or ".join(info["candidates"])))
+    ev = {"found": have, "missing": missing, "variants": variants, "log_source": fw["log_source"],
+          "log_errors": fw["log_errors"]}
+    if not missing and not have:
+        return SKIP, "the family table lists no firmware to check for %s" % ", ".join(fam_keys), "", ev
     if missing:
-        return (FAIL, "missing under /lib/firmware: " + "; ".join(missing),
-                _firmware_fix(f["platform"], fam_keys), ev)
+        return (FAIL, "missing in /lib/firmware/updates and /lib/firmware (the kernel's search path, .zst/.xz "
+                "included): " + "; ".join(missing), _firmware_fix(f["platform"], fam_keys), ev)
     if fw["log_errors"]:
         return (WARN, "blobs present (%s) but the kernel log reports firmware errors: %s" % (
             ", ".join(have), fw["log_errors"][-1]),

@@ -6,9 +6,40 @@ from checks.rules._common import _gpus, _provision, _skip_reason
 LAYER = "XPU Manager"
 
 
+# XPU Manager 1.3's "Supported Devices" (intel/xpumanager README.md, tag v1.3.1 @
+# 5872a7181c5a73d760f5998266195942a1b58c13, still so on v1.3.x @ b10db2fa9e8092d7b01545f6bc2c0b60f4fc3c28): Flex,
+# Max and Arc B; Arc B first listed in 1.3.1; Arc A is not listed.
+ARC_B_MIN = (1, 3, 1)
+UNLISTED = {"arc-a": "Arc A-series"}
+
+
+def _families(f):
+    return {g.get("family") for g in _gpus(f)}
+
+
 def _xpum_install(f):
-    return ("install XPU Manager (optional; Flex/Max: package xpumanager, Arc B: xpumanager >= 1.3.2, "
+    return ("install XPU Manager (optional; Flex/Max: package xpumanager, Arc B: xpumanager >= 1.3.1, "
             "Arc Pro: xpu-smi 2.x): " + _provision(f, " --tags xpumanager"))
+
+
+def _unlisted_only(f):
+    """'Arc A-series' when every GPU here is of a family Intel's XPU Manager does not list, else None."""
+    fams = _families(f)
+    if fams and all(x in UNLISTED for x in fams):
+        return ", ".join(sorted(UNLISTED[x] for x in fams))
+    return None
+
+
+def _version_tuple(text):
+    out = []
+    for part in str(text or "").split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit()) if part else ""
+        if not digits:
+            break
+        out.append(int(digits))
+    return tuple(out)
+
+
 XPUM_NATIVE_CA = "/usr/lib/xpum/rest/conf/cert.pem"
 
 
@@ -16,7 +47,7 @@ def _xpum_installed(s):
     return any(s["binaries"].values()) or any(u["installed"] for u in s["units"].values())
 
 
-@check("xpum.service", "XPU Manager installed and running", needs=("platform", "services", "userspace"))
+@check("xpum.service", "XPU Manager installed and running", needs=("platform", "services", "userspace", "pci"))
 def xpum_service(f):
     why = _skip_reason(f, need_gpu=False, xpum=True)
     if why:
@@ -49,6 +80,10 @@ def xpum_service(f):
         return (FAIL, "XPU Manager container %s exists but is not running: %s" % (c["name"], c["status"]),
                 "docker start %s && docker logs --tail 50 %s   # or: podman" % (c["name"], c["name"]), ev)
     if not _xpum_installed(s):
+        unlisted = _unlisted_only(f)
+        if unlisted:
+            return (SKIP, "XPU Manager is not installed; Intel does not list %s GPUs as supported by it (XPU Manager "
+                          "1.3 lists Flex, Max and Arc B)" % unlisted, "", ev)
         return (WARN, "XPU Manager is not installed (no xpumd, xpu-smi, xpum.service, or XPU Manager container)",
                 _xpum_install(f), ev)
     unit = s["units"]["xpum.service"]
@@ -75,8 +110,18 @@ def xpum_api(f):
     if why:
         return SKIP, why, "", {}
     x = f["xpum"]
-    ev = {k: x.get(k) for k in ("url", "line", "version", "tried", "explicit", "credentials", "healtz")}
+    ev = {k: x.get(k) for k in ("url", "line", "version", "tried", "explicit", "credentials", "healtz",
+                                "needs_credentials", "notes")}
     err = x.get("error")
+    notes = list(x.get("notes") or [])
+    installed = _xpum_installed(f["services"]) or bool((f["services"]["containers"] or {}).get("xpum"))
+    if x.get("url") and not err and x.get("needs_credentials"):
+        detail = "XPU Manager %s at %s (%s); GPU health needs its user and password (nothing authenticated was " \
+                 "asked without them: upstream delays every client 2^n s per failed login)" % (
+                     x["line"], x["url"], _version_text(x.get("version")))
+        return (WARN, "; ".join([detail] + notes), "set XPU_MANAGER_USER / XPU_MANAGER_PASSWORD (or "
+                "--credentials-file) to the rest.conf user (xpumadmin); a server run with XPUM_EXPORTER_NO_AUTH=1 "
+                "needs none: export XPU_MANAGER_EXPORTER_NO_AUTH=1", ev)
     if x.get("url") and not err:
         pci_bdfs = {g["bdf"] for g in _gpus(f)}
         api_bdfs = {(g.get("pci_bdf_address") or "").lower() for g in x.get("gpus", [])}
@@ -100,8 +145,25 @@ def xpum_api(f):
                         % ", ".join(only_api)
                 remedy = remedy or ("older XPU Manager versions do not list Arc/xe GPUs (upstream #88, #92): "
                                     "upgrade; check the URL points at this host")
+        version = _version_tuple((x.get("version") or {}).get("xpum_version"))
+        if x["line"] == "1.x" and "arc-b" in _families(f) and version and version < ARC_B_MIN:
+            status = worst([status, WARN])
+            detail += "; Arc B needs XPU Manager 1.3.1 or newer (its README lists Arc B from 1.3.1)"
+            remedy = remedy or _xpum_install(f)
+        unlisted = {UNLISTED[x_] for x_ in _families(f) if x_ in UNLISTED}
+        if unlisted:
+            detail += "; Intel does not list %s GPUs as supported by XPU Manager" % ", ".join(sorted(unlisted))
+        if notes:
+            status = worst([status, WARN])
+            detail += "; " + "; ".join(notes)
+            remedy = remedy or "tighten the credentials file: chmod 600 it"
         return status, detail, remedy, ev
     err = err or {"kind": "refused", "message": "nothing answered"}
+    if not x.get("explicit") and not installed and err["kind"] not in ("config", "refused"):
+        # a default address answered, but not as XPU Manager, and XPU Manager (optional) is not installed
+        tried = ", ".join("%s (%s)" % (t["url"], t.get("outcome")) for t in x.get("tried", []))
+        return (SKIP, "XPU Manager not installed (it is optional); at its default addresses: %s; what answered is "
+                      "not XPU Manager: %s" % (tried, err["message"]), "", ev)
     if err["kind"] == "config":
         return FAIL, err["message"], "fix XPU_MANAGER_URL / --xpum-url / the credentials file", ev
     if not x.get("explicit") and all(t.get("outcome") == "refused" for t in x.get("tried", [])):
@@ -112,9 +174,11 @@ def xpum_api(f):
                 "enable the 1.x REST API: sudo /usr/lib/xpum/enable_restful.sh (binds 0.0.0.0:30000; xpu-ops' "
                 "role binds it to 127.0.0.1), or point at yours: export XPU_MANAGER_URL=https://127.0.0.1:30000", ev)
     remedy = {
-        "tls": "pass the certificate: --ca-file %s (native 1.x) or --insecure to skip verification" % XPUM_NATIVE_CA,
-        "auth": "set XPU_MANAGER_USER / XPU_MANAGER_PASSWORD (or --credentials-file) to the rest.conf user "
-                "(xpumadmin); wait before retrying: the server delays each failed login 2^n s",
+        "tls": "pass the server's certificate: --ca-file %s (native 1.x; its own self-signed certificate is accepted "
+               "as a pin: exactly that certificate, no host name check); --insecure only as a last resort: it "
+               "sends the password to a peer nobody verified" % XPUM_NATIVE_CA,
+        "auth": "check XPU_MANAGER_USER / XPU_MANAGER_PASSWORD (or --credentials-file): the rest.conf user "
+                "(xpumadmin) and its password; wait before retrying: the server delays each failed login 2^n s",
         "timeout": "the server accepts but does not answer: systemctl status xpum.service xpum_rest.service",
         "refused": "start it: sudo systemctl start xpum.service xpum_rest.service (or your XPU Manager "
                    "container), or fix the URL",
@@ -137,6 +201,8 @@ def xpum_health(f):
     x = f["xpum"]
     if not x.get("url") or x.get("error"):
         return SKIP, "XPU Manager API not reachable (see xpum.api)", "", {}
+    if x.get("needs_credentials"):
+        return SKIP, "XPU Manager needs its user and password for GPU health (see xpum.api)", "", {}
     gpus = x.get("gpus", [])
     if not gpus:
         return FAIL, "XPU Manager reports no GPU", "check kernel.driver and dri.access on the XPU Manager host", {}

@@ -29,6 +29,7 @@ _WHERE = {
     "gather": "facts",
     "METRICS": "metrics", "METRIC_KEYS": "metrics", "MIB": "metrics", "TILE_KEYS": "metrics", "UNITS": "metrics",
     "DEFAULT_URLS": "settings", "DEFAULT_USER": "settings", "NATIVE_CERT": "settings", "ConnectionSettings": "settings",
+    "NATIVE_URL": "settings", "may_send_credentials": "settings",
     "candidate_urls": "settings", "credentials": "settings", "load_credentials": "settings",
     "read_credentials_file": "settings", "validate_url": "settings",
     "PRECHECK_TIMEOUT": "transport",

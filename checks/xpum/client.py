@@ -17,15 +17,18 @@ from urllib.parse import urlsplit
 from checks.xpum import prometheus as P
 from checks.xpum.errors import NOT_RETRIED, Secret, XpumError
 from checks.xpum.rest1x import Rest1x, RestOff
-from checks.xpum.settings import DEFAULT_USER, validate_url
+from checks.xpum.settings import DEFAULT_URLS, DEFAULT_USER, may_send_credentials, validate_url
 from checks.xpum.transport import Transport
 from checks.xpum.values import check_id
+
+LOGIN_TIMEOUT = 5.0  # s: a first login waits for a delayed 401 (upstream sleeps 2 s, then 4 s, ... before it)
 
 
 class XpumClient(Rest1x):
     """Talks to one XPU Manager URL. ``detect()`` first (other calls do it when needed)."""
 
-    def __init__(self, url, user=None, password=None, ca_file=None, insecure=False, timeout=5.0):
+    def __init__(self, url, user=None, password=None, ca_file=None, insecure=False, timeout=5.0,
+                 send_credentials=True, no_auth=False):
         self.url = validate_url(url)
         parts = urlsplit(self.url)
         self.scheme = parts.scheme
@@ -46,12 +49,23 @@ class XpumClient(Rest1x):
         self._auth_confirmed = False  # an authenticated request got past the login once
         self._known_ids = []  # 1.x GPU ids of the last overview()
         self._props = {}  # 1.x GPU id -> (BDF, /devices/<id> JSON): static, asked once per GPU
+        # False for a default candidate the user did not name (other than 1.x's native TLS port): credentials
+        # never go to it (any local user can listen on a port >= 1024 before XPU Manager does)
+        self.send_credentials = bool(send_credentials)
+        # 1.x with XPUM_EXPORTER_NO_AUTH=1 (said by the user, or seen: REST 500 after an open /healtz): /metrics
+        # and /healtz open, every REST route 500
+        self.no_auth_exporter = bool(no_auth)
+        if no_auth:
+            self.rest_api = False
+        self._healtz_open = False  # /healtz answered 200 "healthy"
 
     @classmethod
     def from_settings(cls, url, settings):
-        """A client for ``url`` with a ConnectionSettings' credentials, CA, insecure and timeout."""
+        """A client for ``url`` with a ConnectionSettings' credentials, CA, insecure and timeout; credentials only
+        for a URL the user named or 1.x's native TLS port."""
         return cls(url, settings.user, settings.secret, ca_file=settings.ca_file, insecure=settings.insecure,
-                   timeout=settings.timeout)
+                   timeout=settings.timeout, send_credentials=may_send_credentials(url, settings.explicit),
+                   no_auth=getattr(settings, "no_auth", False))
 
     def __repr__(self):
         return (
@@ -69,9 +83,23 @@ class XpumClient(Rest1x):
         self._transport.close()
 
     # -- plumbing
+    def _basic(self) -> str:
+        import base64
+
+        token = f"{self.user}:{self._password.reveal()}".encode()
+        return base64.b64encode(token).decode("ascii")
+
     def scrub(self, text) -> str:
-        """``text`` with this client's password replaced by *** (for messages built from exceptions)."""
-        return self._password.scrub(text)
+        """``text`` with this client's password, its Basic-auth token and any Authorization header value replaced
+        by *** (for messages built from exceptions and upstream bodies)."""
+        text = self._password.scrub(text)
+        if self._password:
+            text = text.replace(self._basic(), "***")
+        if "uthorization" in text:
+            import re
+
+            text = re.sub(r"(?i)(authorization\s*[:=]\s*)(basic\s+|bearer\s+)?\S+", r"\1***", text)
+        return text
 
     def _error(self, kind, message, status=None) -> XpumError:
         return XpumError(kind, self.scrub(message), url=self.url, status=status)
@@ -80,20 +108,37 @@ class XpumClient(Rest1x):
         """A plain TCP connect: raises XpumError refused/timeout/config when nothing can answer."""
         self._transport.precheck()
 
-    def _get(self, path: str, auth: bool = True):
-        """GET url+path; raises XpumError for transport failures and 401. Returns the Response."""
+    def _get(self, path: str, auth: bool = True, method: str = "GET", json_body=None):
+        """GET (or METHOD with a JSON body) url+path; raises XpumError for transport failures and 401."""
         if auth and self._auth_error is not None:
             raise self._auth_error  # never send a second login after a 401
+        if auth and self.line == "1.x" and not self.no_auth_exporter:
+            self._may_login(path)
         self.precheck()
         headers = {}
-        creds = auth and bool(self._password)
+        creds = auth and bool(self._password) and self.send_credentials and not self.no_auth_exporter
         if creds:
-            import base64
+            headers["Authorization"] = "Basic " + self._basic()
+        first_login = creds and self.line == "1.x" and not self._auth_confirmed
+        # a failed login sleeps 2^n s upstream (4 s for the second): the first login may take that long, so it
+        # gets LOGIN_TIMEOUT to come back with its 401 rather than a timeout
+        timeout = max(self.timeout, LOGIN_TIMEOUT) if first_login else None
+        try:
+            if json_body is None:
+                r = self._transport.get(path, headers, timeout=timeout)
+            else:
+                import json
 
-            token = f"{self.user}:{self._password.reveal()}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
-        hint = " (a 1.x server also delays answers after failed logins)" if auth and self.line == "1.x" else ""
-        r = self._transport.get(path, headers, timeout_hint=hint)
+                headers["Content-Type"] = "application/json"
+                r = self._transport.request(method, path, headers, json.dumps(json_body).encode(), timeout=timeout)
+        except XpumError as e:
+            if e.kind == "timeout" and first_login:
+                self._auth_error = self._error("auth", (
+                    f"{e} to the first login at {self.url}{path}, while /rest/v1/version answered at once: XPU Manager "
+                    f"1.x sleeps 2^n s (up to 256 s) before each failed login's 401, so the user or password is most "
+                    f"likely wrong, or its daemon hangs: systemctl status xpum ({NOT_RETRIED})"))
+                raise self._auth_error from None
+            raise
         if r.status_code == 401:
             target = self.url + path
             if self._password:
@@ -109,8 +154,25 @@ class XpumClient(Rest1x):
             self._auth_confirmed = True
         return r
 
+    def _may_login(self, path: str):
+        """Raise instead of sending a 1.x authenticated request that must not go: without credentials (upstream
+        counts it as a failed login and delays every client 2^n s) or to a default candidate (credentials go only
+        to a URL the user named, or over TLS to the native port)."""
+        if not self._password:
+            self._auth_error = self._error("auth", (
+                f"XPU Manager 1.x at {self.url} needs a user and password for {path}: set XPU_MANAGER_USER and "
+                f"XPU_MANAGER_PASSWORD or pass --credentials-file (not asked without them: upstream counts a request "
+                f"without credentials as a failed login and delays every client 2^n s)"))
+            raise self._auth_error
+        if not self.send_credentials:
+            clear = " in clear (plain HTTP)" if self.scheme == "http" else ""
+            raise self._error("config", (
+                f"XPU Manager 1.x answers at {self.url}, a default address you did not name: the password is not sent"
+                f"{clear} to it (any local user can listen there); if it is yours, name it: "
+                f"export XPU_MANAGER_URL={self.url}"))
+
     def _http_error(self, r, path: str) -> XpumError:
-        body = " ".join(r.text.split())[:160]
+        body = self.scrub(" ".join(r.text.split()))[:160]
         if "<html" in body.lower():
             body = "HTML error page"
         hint = ""
@@ -201,7 +263,7 @@ class XpumClient(Rest1x):
     def metrics_text(self) -> str:
         """The raw Prometheus text of /metrics (1.x needs auth unless XPUM_EXPORTER_NO_AUTH)."""
         self._ensure()
-        r = self._get("/metrics", auth=self.line == "1.x")
+        r = self._get("/metrics", auth=self.line == "1.x" and not self.no_auth_exporter)
         if r.status_code != 200:
             raise self._http_error(r, "/metrics")
         return r.text
@@ -223,10 +285,12 @@ class XpumClient(Rest1x):
             n = len(self._gpus_prom(self._scrape()))
             return {"ok": n > 0, "status_code": 200, "text": f"hw_gpu_info: {n} GPU(s)"}
         r = self._get("/healtz")
-        text = " ".join(r.text.split())[:200]
+        text = self.scrub(" ".join(r.text.split()))[:200]
         if r.status_code == 404:
             raise self._http_error(r, "/healtz")
-        return {"ok": r.status_code == 200 and text == "healthy", "status_code": r.status_code, "text": text}
+        ok = r.status_code == 200 and text == "healthy"
+        self._healtz_open = self._healtz_open or ok
+        return {"ok": ok, "status_code": r.status_code, "text": text}
 
     def list_gpus(self) -> list:
         """GPUs, normalized. 1.x ids are the server's; 2.x (and 1.x exporter-only) ids follow BDF order."""
@@ -236,7 +300,26 @@ class XpumClient(Rest1x):
                 return self._list_rest()
             except RestOff:
                 self.rest_api = False
+            except XpumError as e:
+                if not self._no_auth_500(e):
+                    raise
         return self._gpus_prom(self._scrape())
+
+    def _no_auth_500(self, e: XpumError) -> bool:
+        """True (and the client reads /metrics from now on) when a REST 500 follows an open /healtz: upstream's
+        XPUM_EXPORTER_NO_AUTH=1 leaves /metrics and /healtz open and never loads rest.conf, so every other route's
+        login check fails with a NameError (HTTP 500), whatever the credentials."""
+        if e.kind != "http" or e.status != 500 or self.line != "1.x":
+            return False
+        if not self._healtz_open:
+            try:
+                self.healtz()  # with the credentials: an open or good login either way, never a failed one
+            except XpumError:
+                return False
+        if not self._healtz_open:
+            return False
+        self.rest_api, self.no_auth_exporter = False, True
+        return True
 
     def _per_gpu(self, device_id, rest, prom) -> dict:
         """REST when the 1.x server has it; else (2.x, exporter-only 1.x) from a fresh /metrics scrape."""
@@ -247,6 +330,9 @@ class XpumClient(Rest1x):
                 return rest(device_id)
             except RestOff:
                 self.rest_api = False
+            except XpumError as e:
+                if not self._no_auth_500(e):
+                    raise
         return prom(self._scrape(), device_id)
 
     def gpu_health(self, device_id) -> dict:
@@ -269,7 +355,9 @@ class XpumClient(Rest1x):
                 err = state.pop("_exc")
                 incomplete = state["health"] is None or state["metrics"] is None
                 if err is not None and (err.kind in ("notfound", "auth") or incomplete):
-                    raise err
+                    if not self._no_auth_500(err):
+                        raise err
+                    return self._state_prom(self._scrape(), device_id)
                 return state
             self.rest_api = False
         return self._state_prom(self._scrape(), device_id)
@@ -288,6 +376,8 @@ class XpumClient(Rest1x):
         if not self._prom():
             guess = list(self._known_ids) if self._auth_confirmed else []
             listing, got = self._wave(guess, max_workers, with_list=True)
+            if isinstance(listing, XpumError) and self._no_auth_500(listing):
+                listing = RestOff()
             if not isinstance(listing, RestOff):
                 if isinstance(listing, XpumError):
                     raise listing
@@ -333,7 +423,8 @@ class XpumClient(Rest1x):
         m = self._metrics_prom(fams, device_id)
         out = {"status": "unknown", "components": {}, "temperature": m["temperature"], "power_usage": m["power_usage"]}
         if self.line != "2.x":
-            out["note"] = "the 1.x REST API is off (XPUM_EXPORTER_ONLY=1?): /metrics carries no health"
+            why = " or answers 500 (XPUM_EXPORTER_NO_AUTH=1)" if self.no_auth_exporter else ""
+            out["note"] = f"the 1.x REST API is off (XPUM_EXPORTER_ONLY=1?){why}: /metrics carries no health"
             return out
         out["status"], out["components"] = P.health_2x(fams, bdf)
         return out
@@ -358,7 +449,9 @@ def connect(urls=None, user=None, password=None, ca_file=None, insecure=False, t
         if settings is not None:
             c = XpumClient.from_settings(candidate, settings)
         else:
-            c = XpumClient(candidate, user, password, ca_file=ca_file, insecure=insecure, timeout=timeout)
+            named = list(urls) != list(DEFAULT_URLS)
+            c = XpumClient(candidate, user, password, ca_file=ca_file, insecure=insecure, timeout=timeout,
+                           send_credentials=may_send_credentials(candidate, named))
         try:
             info = c.detect()
         except XpumError as e:

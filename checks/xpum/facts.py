@@ -34,12 +34,15 @@ def gather(url=None, env=os.environ, credentials_file=None, ca_file=None, insecu
         "gpus": [],
         "error": None,
         "credentials": "none",
+        "needs_credentials": False,
+        "notes": [],
     }
     try:
         if settings is None:
             settings = ConnectionSettings.resolve(env, url=url, credentials_file=credentials_file, ca_file=ca_file,
                                                   insecure=insecure, timeout=timeout)
         out["explicit"], out["credentials"] = settings.explicit, settings.credentials_source
+        out["notes"] += settings.warnings
     except XpumError as e:
         out["error"] = e.as_dict()
         return out
@@ -64,6 +67,10 @@ def gather(url=None, env=os.environ, credentials_file=None, ca_file=None, insecu
 
 
 def _fill(client: XpumClient, out: dict):
+    if client.line == "1.x" and not client._password and not client.no_auth_exporter:
+        # nothing authenticated without credentials: upstream counts it as a failed login (2^n s for everyone)
+        out["needs_credentials"] = True
+        return
     if client.line == "1.x":
         # /healtz first: one authenticated request; a 401 stops everything, nothing is retried
         out["healtz"] = client.healtz()

@@ -21,7 +21,13 @@ from __future__ import annotations
 from collections import namedtuple
 
 MIB = 1024 * 1024
-MEM_LOCATIONS = ("memory", "mem", "vram", "hbm")  # 2.x hw_sensor_location values of memory sensors
+# 2.x (xpumd receiver, intel/xpumanager xpumd/receiver/intelxpu/sysman/*.go @ 34c32c6e80b280c598e4fb5e6e9fa62e8d8d128c):
+# hw_temperature_celsius{hw_sensor_location} is the lower-cased zes_temp_sensors_t (global, gpu, memory, gpu_board,
+# voltage_regulator) with statistic="max" (or "min" for the *_MIN sensors); memory series carry hw_memory_location
+# (device, system); hw_gpu_utilization_ratio{hw_gpu_task} is the engine group (all, compute-all, render-all,
+# 3d-render-compute-all, copy-all, media-all, ...); power/energy hw_sensor_location is the power domain (card,
+# package, stack, memory, gpu).
+COMPUTE_GROUPS = ("3d-render-compute-all", "compute-all", "render-all")
 
 
 def mean(values):
@@ -56,7 +62,8 @@ def where_not(label, *values, missing=None):
 
 
 class Series(namedtuple("Series", "name factor filters", defaults=(1.0, ()))):
-    """A Prometheus series: sample name, factor to our unit, label filters (all must accept)."""
+    """A Prometheus series: sample name, factor to our unit, label filters (all must accept). A metric lists
+    alternatives in order of preference: the first one with a sample for a GPU is its source."""
 
     __slots__ = ()
 
@@ -77,39 +84,43 @@ METRICS = (
     Metric("gpu_utilization", "%", "%",
            Rest1x("stats", "XPUM_STATS_GPU_UTILIZATION", 1.0, "%"),  # %
            (Series("xpum_engine_ratio", 100.0),),
-           (Series("hw_gpu_utilization_ratio", 100.0, (where("hw_gpu_task", "all", missing="all"),)),),
+           (Series("hw_gpu_utilization_ratio", 100.0, (where("hw_gpu_task", "all", missing="all"),)),
+            Series("hw_gpu_utilization_ratio", 100.0, (where("hw_gpu_task", *COMPUTE_GROUPS),))),
            tiles=mean),
     Metric("memory_used", "MiB", "MiB",
            Rest1x("stats", "XPUM_STATS_MEMORY_USED", 1.0 / MIB, "bytes"),  # bytes -> MiB
            (Series("xpum_memory_used_bytes", 1.0 / MIB),),
-           (Series("hw_memory_usage_bytes", 1.0 / MIB),),
+           (Series("hw_memory_usage_bytes", 1.0 / MIB, (where("hw_memory_location", "device", missing="device"),)),),
            tiles=sum, reduce=sum),
     Metric("memory_total", "MiB", "MiB",
            Rest1x("device", "memory_physical_size_byte", 1.0 / MIB, "bytes"),  # a string, bytes -> MiB
            (),
-           (Series("hw_memory_size_bytes", 1.0 / MIB),),
+           (Series("hw_memory_size_bytes", 1.0 / MIB, (where("hw_memory_location", "device", missing="device"),)),),
            tiles=None, reduce=sum),
     Metric("temperature", "C", "GPU core, Celsius",
            Rest1x("stats", "XPUM_STATS_GPU_CORE_TEMPERATURE", 1.0, "C"),  # C
            (Series("xpum_temperature_celsius", 1.0, (where("location", "gpu"),)),),
-           (Series("hw_temperature_celsius", 1.0, (where("statistic", "", missing=""),
-                                                   where_not("hw_sensor_location", *MEM_LOCATIONS, missing="gpu"))),),
+           (Series("hw_temperature_celsius", 1.0, (where("statistic", "max", missing="max"),
+                                                   where("hw_sensor_location", "gpu"))),
+            Series("hw_temperature_celsius", 1.0, (where("statistic", "max", missing="max"),
+                                                   where("hw_sensor_location", "global"))),),
            tiles=max),
     Metric("power_usage", "W", "W",
            Rest1x("stats", "XPUM_STATS_POWER", 1.0, "W"),  # W
            (Series("xpum_power_watts"),),
-           (Series("hw_power_watts"),),
+           (Series("hw_power_watts", 1.0, (where("hw_sensor_location", "card"),)),
+            Series("hw_power_watts", 1.0, (where_not("hw_sensor_location", "memory"),))),
            tiles=sum),
     Metric("memory_utilization", "%", "%",
            Rest1x("stats", "XPUM_STATS_MEMORY_UTILIZATION", 1.0, "%"),  # %
            (Series("xpum_memory_ratio", 100.0),),
-           (),
+           (Series("hw_memory_utilization_ratio", 100.0, (where("hw_memory_location", "device", missing="device"),)),),
            tiles=mean),
     Metric("memory_temperature", "C", "Celsius; null where there is no sensor (Arc)",
            Rest1x("stats", "XPUM_STATS_MEMORY_TEMPERATURE", 1.0, "C"),  # C
            (Series("xpum_temperature_celsius", 1.0, (where("location", "mem"),)),),
-           (Series("hw_temperature_celsius", 1.0, (where("statistic", "", missing=""),
-                                                   where("hw_sensor_location", *MEM_LOCATIONS))),),
+           (Series("hw_temperature_celsius", 1.0, (where("statistic", "max", missing="max"),
+                                                   where("hw_sensor_location", "memory"))),),
            tiles=max),
     Metric("frequency", "MHz", "MHz",
            Rest1x("stats", "XPUM_STATS_GPU_FREQUENCY", 1.0, "MHz"),  # MHz
@@ -118,12 +129,20 @@ METRICS = (
            (Series("hw_frequency_hertz", 1e-6, (where("hw_frequency_domain", "gpu", missing="gpu"),
                                                 where("aggregation", "avg", missing="avg"))),),
            tiles=mean),
-    Metric("energy", "J", "J (a counter)",
-           Rest1x("stats", "XPUM_STATS_ENERGY", 1.0 / 1000, "mJ"),  # mJ -> J
+    Metric("energy", "J", "J, a counter (cumulative); null on 1.x REST, whose /stats has no counter",
+           None,  # 1.x /stats XPUM_STATS_ENERGY is not a counter: see energy_interval
            # a prometheus_client Counter named xpum_energy_joules is exposed as xpum_energy_joules_total
            (Series("xpum_energy_joules"), Series("xpum_energy_joules_total")),
-           (Series("hw_energy_joules_total"),),
+           (Series("hw_energy_joules_total", 1.0, (where("hw_sensor_location", "card"),)),
+            Series("hw_energy_joules_total", 1.0, (where_not("hw_sensor_location", "memory"),))),
            tiles=sum),
+    # 1.x REST /stats XPUM_STATS_ENERGY "value" is the energy used since the previous /stats query of that GPU by
+    # ANY client (mJ), not a counter (measured against upstream's server, v1.3.x: 5887 J, then 217 J on the next
+    # poll; issue #11). Reported as what it is, under its own name; null elsewhere.
+    Metric("energy_interval", "J",
+           "J used since the previous /stats query of this GPU by any client (1.x REST only; not a counter)",
+           Rest1x("stats", "XPUM_STATS_ENERGY", 1.0 / 1000, "mJ"),  # mJ -> J
+           (), (), tiles=sum),
 )
 
 BY_KEY = {m.key: m for m in METRICS}
@@ -145,6 +164,8 @@ def stats_1x(entries) -> dict:
         if m.rest_1x is not None and m.rest_1x.source == "stats":
             v = raw.get(m.rest_1x.field)
             out[m.key] = None if v is None else v * m.rest_1x.factor
+        elif m.rest_1x is None and m.tiles is not None:
+            out[m.key] = None  # not served by 1.x REST (e.g. the energy counter)
     return out
 
 
@@ -185,7 +206,7 @@ def _series(series: tuple) -> str:
     for s in series:
         labels = ", ".join(f.text() for f in s.filters)
         parts.append(f"`{s.name}{{{labels}}}`{_factor(s.factor)}" if labels else f"`{s.name}`{_factor(s.factor)}")
-    return ", ".join(parts).replace("|", "\\|") or "-"  # a | inside a markdown table cell is escaped
+    return ", else ".join(parts).replace("|", "\\|") or "-"  # a | inside a markdown table cell is escaped
 
 
 def _rest(r) -> str:
@@ -201,7 +222,7 @@ def markdown() -> str:
             "| device value from tiles |",
             "|---|---|---|---|---|---|"]
     for m in METRICS:
-        tiles = getattr(m.tiles, "__name__", "-") if m.tiles else "- (device only)"
+        tiles = m.tiles.__name__ if m.tiles else f"{m.reduce.__name__} (no per-tile value)"
         rows.append(f"| `{m.key}` | {m.unit} | {_rest(m.rest_1x)} | {_series(m.exporter_1x)} "
                     f"| {_series(m.exporter_2x)} | {tiles} |")
     return "\n".join(rows) + "\n"

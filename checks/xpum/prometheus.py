@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from checks.xpum.metrics import METRICS, combine
-from checks.xpum.values import RANK, STATUS_2X, norm_bdf, norm_pci_id, overall
+from checks.xpum.metrics import METRICS, TILE_KEYS
+from checks.xpum.values import norm_bdf, norm_pci_id, overall
 
 
 def _gpu_2x(lab: dict, bdf: str) -> dict:
@@ -49,10 +49,11 @@ def _gpu_1x_exporter(lab: dict, bdf: str) -> dict:
 Dialect = namedtuple("Dialect", "info gpu tile_label series")
 
 
+TILE_2X = "com_intel_subdevice_id"  # "" on device-level series, "0", "1" on tiles
 DIALECT_2X = Dialect(
     info=("hw_gpu_info",),
     gpu=_gpu_2x,
-    tile_label="com_intel_subdevice_id",
+    tile_label=TILE_2X,
     series=tuple((s, m.key) for m in METRICS for s in m.exporter_2x),
 )
 # 1.x exporter (rest/prometheus_exporter/prometheus_exporter_types.py): ratios are % x 0.01, energy J
@@ -103,40 +104,90 @@ def gpus(fams, dialect) -> list:
     return [{"device_id": i, **seen[bdf]} for i, bdf in enumerate(sorted(seen))]
 
 
+# 2.x health: the intelxpuinfo exporter's default hw_status_mappings (intel/xpumanager xpumd/config-example.yaml
+# and xpumd/exporter/intelxpuinfo/{config,translator}.go @ 34c32c6e80b280c598e4fb5e6e9fa62e8d8d128c): only series
+# with value 1 are active states; the health domain is hw_type; hw_type "memory" maps unknown/ok/degraded/critical/
+# replace, every other type unknown/ok/warning/critical/failed; any other state ("*") is a warning; the worst
+# severity of a domain wins.
+SEVERITY_2X = {
+    "memory": {"unknown": "unknown", "ok": "ok", "degraded": "warning", "critical": "critical", "replace": "critical"},
+    None: {"unknown": "unknown", "ok": "ok", "warning": "warning", "critical": "critical", "failed": "failed"},
+}
+SEVERITY_RANK = {"unknown": 0, "ok": 1, "warning": 2, "critical": 3, "failed": 4}
+# upstream severity -> our health status (our scale has no "failed": it is the worst, critical)
+SEVERITY_STATUS = {"unknown": "unknown", "ok": "healthy", "warning": "warning", "critical": "critical",
+                   "failed": "critical"}
+
+
+def severity_2x(hw_type, state: str) -> str:
+    """Upstream's default mapping of one active hw_status state."""
+    table = SEVERITY_2X.get(hw_type, SEVERITY_2X[None])
+    return table.get(state, "warning")
+
+
 def health_2x(fams, bdf: str) -> tuple:
-    """(status, components) from the 2.x ``hw_status`` series of the GPU at ``bdf``."""
-    states: dict = {}
+    """(status, components) from the 2.x ``hw_status`` series of the GPU at ``bdf``: one component per health
+    domain (hw_type) with the worst active state, its upstream severity and the tiles or sensors it came from."""
+    components: dict = {}
     for s in fams.get("hw_status", []):
-        if norm_bdf(s.labels.get("pci_bdf")) == bdf and s.value == 1 and s.labels.get("hw_state"):
-            states.setdefault(s.labels.get("hw_type") or "gpu", []).append(s.labels["hw_state"])
-    components = {}
-    for hw_type, found in states.items():
-        state = max(found, key=lambda st: RANK.get(STATUS_2X.get(st, "unknown"), -1))
-        components[hw_type] = {"status": state, "description": f"hw_status {hw_type}: {state}"}
-    return overall(STATUS_2X.get(c["status"], "unknown") for c in components.values()), components
+        state = s.labels.get("hw_state")
+        if norm_bdf(s.labels.get("pci_bdf")) != bdf or s.value != 1 or not state:
+            continue
+        hw_type = s.labels.get("hw_type") or "gpu"
+        sev = severity_2x(hw_type, state)
+        where_ = s.labels.get(TILE_2X) or ""
+        where_ = ("tile " + where_) if where_ else "device"
+        if s.labels.get("hw_sensor_location"):
+            where_ += " " + s.labels["hw_sensor_location"]
+        c = components.get(hw_type)
+        if c is None or SEVERITY_RANK[sev] > SEVERITY_RANK[c["severity"]]:
+            components[hw_type] = {"status": state, "severity": sev,
+                                   "description": f"hw_status {hw_type}: {state} ({where_})"}
+    return overall(SEVERITY_STATUS[c["severity"]] for c in components.values()), components
+
+
+def _scope(labels: dict, tile_label: str):
+    """None for a device-level series (tile label absent or ""), else the tile id."""
+    return labels.get(tile_label) or None
 
 
 def metrics(fams, dialect, bdf: str, device_id: int) -> dict:
-    """The metrics of the GPU at ``bdf`` in our units (device level, derived from tiles where missing)."""
-    scopes: dict = {}  # None (device level) or tile id label -> {key: [values]}
-    for series, key in dialect.series:
-        for s in fams.get(series.name, []):
-            if norm_bdf(s.labels.get("pci_bdf")) != bdf or not series.accepts(s.labels):
-                continue
-            scope = scopes.setdefault(s.labels.get(dialect.tile_label), {})
-            scope.setdefault(key, []).append(s.value * series.factor)
+    """The metrics of the GPU at ``bdf`` in our units. Per metric, the first of its series (in the metric table's
+    order of preference) with a sample for this GPU is the source; its device-level value (tile label "" or absent)
+    is used where it exists, else the tiles' values aggregate (``tiles``: sum, mean, max; device-only metrics with
+    their ``reduce``). Several samples of one scope reduce with ``reduce``."""
+    found: dict = {}  # key -> [{scope: [values]} of each series with a sample for this GPU, in preference order]
+    for m in METRICS:
+        for series in (m.exporter_2x if dialect is DIALECT_2X else m.exporter_1x):
+            scopes: dict = {}
+            for s in fams.get(series.name, []):
+                if norm_bdf(s.labels.get("pci_bdf")) == bdf and series.accepts(s.labels):
+                    scopes.setdefault(_scope(s.labels, dialect.tile_label), []).append(s.value * series.factor)
+            if scopes:
+                found.setdefault(m.key, []).append(scopes)
+    tile_ids = sorted({t for alts in found.values() for sc in alts for t in sc if t is not None},
+                      key=lambda k: (len(k), k))
+    out: dict = {"device_id": device_id}
+    derived = []
+    for m in METRICS:
+        scopes = (found.get(m.key) or [{}])[0]  # the preferred source
+        if None in scopes:
+            out[m.key] = m.reduce(scopes[None])
+        elif scopes:
+            out[m.key] = (m.tiles or m.reduce)([m.reduce(v) for v in scopes.values()])
+            derived.append(m.key)
+        else:
+            out[m.key] = None
 
-    def flat(values: dict) -> dict:
-        return {k: (REDUCE[k](values[k]) if values.get(k) else None) for k in REDUCE}
+    def tile_value(key, t):
+        for scopes in found.get(key, ()):  # a tile's value: the first source that has one for it
+            if t in scopes:
+                return REDUCE[key](scopes[t])
+        return None
 
-    device = flat(scopes.get(None, {}))
-    tile_ids = sorted((k for k in scopes if k is not None), key=lambda k: (len(k), k))
-    tiles = [{"tile_id": int(k) if k.isdigit() else k, **flat(scopes[k])} for k in tile_ids]
-    device_only = {m.key: device.pop(m.key) for m in METRICS if m.tiles is None}
-    for t in tiles:
-        for k in device_only:
-            t.pop(k)
-    out = {"device_id": device_id, **combine(device, tiles), **device_only}
-    if len(tiles) > 1:
-        out["tiles"] = tiles
+    out["derived_from_tiles"] = derived
+    if len(tile_ids) > 1:
+        out["tiles"] = [{"tile_id": int(t) if t.isdigit() else t,
+                         **{k: tile_value(k, t) for k in TILE_KEYS}}
+                        for t in tile_ids]
     return out

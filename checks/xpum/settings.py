@@ -12,7 +12,9 @@ variable                          flag                meaning (default)
 ``XPU_MANAGER_CREDENTIALS_FILE``  ``--credentials-file``  ``user:password`` or the two lines above; wins over them
 ``XPU_MANAGER_CA_FILE``           ``--ca-file``       CA that signed the 1.x TLS certificate
 ``XPU_MANAGER_INSECURE``          ``--insecure``      ``1``: do not verify the TLS certificate (``0``)
-``XPU_MANAGER_TIMEOUT``           ``--timeout``       seconds per XPU Manager request (3)
+``XPU_MANAGER_TIMEOUT``           ``--timeout``       seconds per XPU Manager request, a wall-clock limit (3)
+``XPU_MANAGER_EXPORTER_NO_AUTH``  (none)              ``1``: the 1.x server runs with ``XPUM_EXPORTER_NO_AUTH=1``:
+                                                      read its open ``/metrics`` and ``/healtz``, no credentials (``0``)
 ================================  ==================  ==========================================================
 
 A bad value raises ``XpumError(kind="config")`` whose one-line message names where the value came from
@@ -34,6 +36,7 @@ DEFAULT_URLS = [
     "http://127.0.0.1:29999",
     "http://127.0.0.1:8080",
 ]
+NATIVE_URL = DEFAULT_URLS[0]  # 1.x native xpum_rest: TLS on 30000 (rest/xpum_rest_main.py, v1.3.x)
 DEFAULT_USER = "xpumadmin"
 DEFAULT_TIMEOUT = 3.0
 MIN_TIMEOUT = 0.05
@@ -84,6 +87,12 @@ def validate_url(url) -> str:
     if port == 0:
         raise bad("port 0")
     return url.rstrip("/")
+
+
+def may_send_credentials(url: str, named: bool) -> bool:
+    """Credentials go only to a URL the user named (flag, environment, config) or over TLS to 1.x's native port;
+    never to another default candidate, where any local user may listen first."""
+    return bool(named) or url.rstrip("/") == NATIVE_URL
 
 
 def candidate_urls(url=None, env=os.environ) -> list:
@@ -142,6 +151,18 @@ def read_credentials_file(path: str) -> tuple:
             "config", f"credentials file {path} has no password ('user:password' or XPU_MANAGER_PASSWORD=...)"
         )
     return user or DEFAULT_USER, password
+
+
+def loose_mode(path: str):
+    """A one-line warning when the credentials file can be read by its group or others, else None."""
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError:
+        return None
+    if mode & 0o077:
+        return (f"credentials file {path} is readable by {'others' if mode & 0o007 else 'its group'} "
+                f"(mode {mode:04o}): chmod 600 {path}")
+    return None
 
 
 def credentials(env=os.environ, path=None) -> tuple:
@@ -206,7 +227,8 @@ class ConnectionSettings:
     it came from (``sources``). The password lives in a ``Secret``: never in reprs or messages."""
 
     def __init__(self, urls=None, user=None, password=None, ca_file=None, insecure=False,
-                 timeout=DEFAULT_TIMEOUT, credentials_source="none", explicit=None, sources=None):
+                 timeout=DEFAULT_TIMEOUT, credentials_source="none", explicit=None, sources=None, no_auth=False,
+                 warnings=()):
         self.urls = list(urls or DEFAULT_URLS)
         self.explicit = (len(self.urls) == 1) if explicit is None else bool(explicit)
         self.user = user or (DEFAULT_USER if password else None)
@@ -216,6 +238,8 @@ class ConnectionSettings:
         self.timeout = float(timeout)
         self.credentials_source = credentials_source
         self.sources = dict(sources or {})
+        self.no_auth = bool(no_auth)  # the 1.x server runs with XPUM_EXPORTER_NO_AUTH=1
+        self.warnings = list(warnings)  # one-line notes for the person (a loose credentials file)
 
     @property
     def password(self):
@@ -276,5 +300,11 @@ class ConnectionSettings:
         seconds = default_timeout
         if "timeout" in picked:
             seconds = parse_seconds(picked["timeout"], shown("timeout"))
+        no_auth = False
+        raw = _given(env.get("XPU_MANAGER_EXPORTER_NO_AUTH"))
+        if raw is not None:
+            no_auth = parse_bool(raw, f"XPU_MANAGER_EXPORTER_NO_AUTH={raw!r}")
+        warnings = [w for w in [loose_mode(picked["credentials_file"])] if w] if "credentials_file" in picked else []
         return cls(urls, user, password, ca_file=ca, insecure=secure_off, timeout=seconds,
-                   credentials_source=cred_source, explicit="url" in picked, sources=sources)
+                   credentials_source=cred_source, explicit="url" in picked, sources=sources, no_auth=no_auth,
+                   warnings=warnings)

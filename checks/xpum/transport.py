@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import _thread  # threading.Lock is _thread.allocate_lock; importing threading costs verify ~1 ms
 import socket
+import time
 
 from checks.xpum.errors import XpumError
 from checks.xpum.settings import NATIVE_CERT
 
 PRECHECK_TIMEOUT = 1.0
 MAX_IDLE = 32
+IDLE_SECONDS = 1.5  # a kept-alive connection idle longer is not reused: gunicorn closes them after 2 s
 USER_AGENT = "xpu-ops"
+MIB = 1024 * 1024
+MAX_BODY = 16 * MIB  # a JSON answer larger than this is not XPU Manager's (F6: a hostile listener must not OOM us)
+MAX_METRICS_BODY = 64 * MIB  # /metrics
 
 
 class Response:
@@ -54,6 +59,73 @@ class Response:
         return json.loads(self.content)
 
 
+class _Deadline:
+    """A wall-clock limit on one request: past ``seconds`` the socket is shut down, so a server that trickles its
+    answer (headers or body) one byte at a time cannot hold the caller longer (socket timeouts are per read)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.fired = False
+        self._done = None
+
+    def arm(self, sock):
+        done = _thread.allocate_lock()
+        done.acquire()
+        self._done = done
+        _thread.start_new_thread(self._watch, (done, sock))
+
+    def _watch(self, done, sock):
+        if not done.acquire(timeout=self.seconds):
+            self.fired = True
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's, also under TLS
+            except (OSError, ValueError):
+                pass
+
+    def disarm(self):
+        if self._done is not None:
+            self._done.release()
+            self._done = None
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _read_body(resp, cap: int) -> bytes:
+    length = resp.getheader("content-length") or ""
+    if length.strip().isdigit() and int(length) > cap:
+        raise _TooBig()
+    chunks, n = [], 0
+    while True:
+        chunk = resp.read(65536)
+        if not chunk:
+            return b"".join(chunks)
+        n += len(chunk)
+        if n > cap:
+            raise _TooBig()
+        chunks.append(chunk)
+
+
+def _single_cert_der(path):
+    """The DER bytes of the one certificate in PEM file ``path``; None when it holds none or several."""
+    import ssl
+
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            text = f.read(1024 * 1024)
+    except OSError:
+        return None
+    end = "-----END CERTIFICATE-----"
+    if text.count("-----BEGIN CERTIFICATE-----") != 1 or end not in text:
+        return None
+    pem = text[text.index("-----BEGIN CERTIFICATE-----"):text.index(end) + len(end)]
+    try:
+        return ssl.PEM_cert_to_DER_cert(pem)
+    except ValueError:
+        return None
+
+
 def _closed(sock) -> bool:
     """True when an idle keep-alive socket is unusable: the peer closed it (or sent something unasked)."""
     import select
@@ -80,6 +152,7 @@ class Transport:
         self._presock = None  # the precheck's connected socket, for the first request
         self._prechecked = False
         self._context = None
+        self._pin = None  # DER of --ca-file's one certificate once it is used as a pin (the server's own cert)
 
     # -- connections
     def precheck(self):
@@ -137,7 +210,7 @@ class Transport:
             sock.settimeout(self.timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if ctx is not None:
-                sock = ctx.wrap_socket(sock, server_hostname=self.host)
+                sock = self._wrap(ctx, sock)
         except socket.timeout:
             _close(sock)
             raise  # reported by get(), like a request that gets no answer
@@ -151,14 +224,53 @@ class Transport:
             raise self._error("refused", f"cannot connect to {self.url}: {e.strerror or type(e).__name__}") from None
         conn.sock = sock
 
+    def _wrap(self, ctx, sock):
+        """TLS on ``sock``. A --ca-file that is one self-signed server certificate without the host's name (as
+        upstream's keytool.sh makes it: ``-subj "/ST=Unknown/O=XPUM"``, no CN, no subjectAltName) is a pin: the
+        server must present exactly that certificate; the host name is not checked."""
+        import ssl
+
+        if self._pin is not None:
+            return self._pinned(sock)
+        try:
+            return ctx.wrap_socket(sock, server_hostname=self.host)
+        except ssl.SSLCertVerificationError as e:
+            der = _single_cert_der(self.ca_file) if self.ca_file and not self.insecure else None
+            if der is None:
+                raise
+            _close(sock)
+            why = e
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        sock.settimeout(self.timeout)
+        self._pin = der
+        try:
+            return self._pinned(sock)
+        except (ssl.SSLError, XpumError):
+            self._pin = None
+            raise self._error("tls", self.tls_message(why)) from None
+
+    def _pinned(self, sock):
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # checked below: byte for byte the pinned certificate
+        tls = ctx.wrap_socket(sock, server_hostname=self.host)
+        if tls.getpeercert(binary_form=True) != self._pin:
+            _close(tls)
+            raise self._error("tls", f"TLS certificate of {self.url} is not the one pinned from --ca-file "
+                                     f"{self.ca_file}")
+        return tls
+
     def _acquire(self, fresh=False):
         """(a connection no other request uses, whether it is a kept-alive one)."""
         import http.client
 
+        now = time.monotonic()
         with self._lock:
             while self._idle and not fresh:
-                conn = self._idle.pop()
-                if conn.sock is not None and not _closed(conn.sock):
+                conn, since = self._idle.pop()
+                if conn.sock is not None and now - since < IDLE_SECONDS and not _closed(conn.sock):
                     return conn, True
                 conn.close()
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
@@ -169,7 +281,7 @@ class Transport:
     def _release(self, conn):
         with self._lock:
             if conn.sock is not None and len(self._idle) < MAX_IDLE:
-                self._idle.append(conn)
+                self._idle.append((conn, time.monotonic()))
                 return
         conn.close()
 
@@ -177,40 +289,65 @@ class Transport:
         with self._lock:
             idle, self._idle = self._idle, []
             sock, self._presock = self._presock, None
-        for conn in idle:
+        for conn, _ in idle:
             conn.close()
         _close(sock)
 
     # -- requests
-    def get(self, path: str, headers: dict, timeout_hint: str = "") -> Response:
+    def get(self, path: str, headers: dict, timeout_hint: str = "", timeout=None) -> Response:
         """GET path -> Response (any status). XpumError for what is not an HTTP answer."""
+        return self.request("GET", path, headers, timeout_hint=timeout_hint, timeout=timeout)
+
+    def request(self, method: str, path: str, headers: dict, body: bytes | None = None,
+                timeout_hint: str = "", timeout=None) -> Response:
+        """METHOD path [body] -> Response (any status). XpumError for what is not an HTTP answer. ``timeout``
+        (default: the transport's) bounds each socket operation AND the whole request (a wall-clock deadline)."""
         import http.client
 
+        payload = body
+        seconds = self.timeout if timeout is None else float(timeout)
+        cap = MAX_METRICS_BODY if path == "/metrics" else MAX_BODY
         target = self.url + path
         headers = {"User-Agent": USER_AGENT, "Accept": "*/*", **headers}
         for attempt in (0, 1):
             conn, reused = self._acquire(fresh=attempt > 0)
+            deadline = _Deadline(seconds)
             try:
                 if conn.sock is None:
                     self._open(conn)
-                conn.request("GET", path, headers=headers)
+                conn.sock.settimeout(seconds)
+                deadline.arm(conn.sock)
+                conn.request(method, path, body=payload, headers=headers)
                 resp = conn.getresponse()
-                body = resp.read()
+                body = _read_body(resp, cap)
             except XpumError:
                 conn.close()
                 raise
+            except _TooBig:
+                conn.close()
+                raise self._error("protocol", f"{target} answered more than {cap // MIB} MiB: not an XPU Manager "
+                                              f"answer (not read further)") from None
             except socket.timeout:
                 conn.close()
-                msg = f"no answer from {target} within {self.timeout:g} s{timeout_hint}"
+                msg = f"no answer from {target} within {seconds:g} s{timeout_hint}"
                 raise self._error("timeout", msg) from None
             except (http.client.HTTPException, OSError) as e:
                 conn.close()
-                if reused and attempt == 0 and isinstance(e, (http.client.RemoteDisconnected, ConnectionError)):
+                if deadline.fired:
+                    msg = f"no answer from {target} within {seconds:g} s{timeout_hint}"
+                    raise self._error("timeout", msg) from None
+                if reused and attempt == 0 and method == "GET" and isinstance(
+                        e, (http.client.RemoteDisconnected, ConnectionError)):
                     continue  # the kept-alive connection was closed under us: once more on a fresh one
                 hint = ""
                 if self.scheme == "http":
                     hint = f": does it speak HTTPS? try {self.url.replace('http://', 'https://', 1)}"
                 raise self._error("protocol", f"{target} did not answer with HTTP ({type(e).__name__}){hint}") from None
+            finally:
+                deadline.disarm()
+            if deadline.fired:
+                conn.close()
+                raise self._error("timeout", f"no answer from {target} within {seconds:g} s{timeout_hint}")
             if resp.will_close:
                 conn.close()
             self._release(conn)
@@ -234,17 +371,20 @@ class Transport:
             why = getattr(verify_err, "verify_message", None) or "self-signed?"
             if "local issuer" in why:
                 why = f"{why}; self-signed?"
+            last = "; --insecure only as a last resort: it sends the password to a peer nobody verified"
             if "mismatch" in why.lower():
                 return (
-                    f"TLS certificate of {self.url} does not name host '{self.host}' ({why}): connect by a "
-                    f"name the certificate carries, or pass --insecure"
+                    f"TLS certificate of {self.url} does not name host '{self.host}' ({why}): pass the server's own "
+                    f"certificate as --ca-file (a single self-signed certificate is accepted as a pin: exactly that "
+                    f"certificate, no host name check), or connect by a name the certificate carries{last}"
                 )
             if self.ca_file:
                 return (
-                    f"TLS certificate of {self.url} not trusted by --ca-file {self.ca_file} ({why}): "
-                    f"pass the CA that signed it, or --insecure"
+                    f"TLS certificate of {self.url} not trusted by --ca-file {self.ca_file} ({why}): pass the CA that "
+                    f"signed it, or the server's own certificate (accepted as a pin){last}"
                 )
-            return f"TLS certificate of {self.url} not trusted ({why}): pass --ca-file {NATIVE_CERT} or --insecure"
+            return (f"TLS certificate of {self.url} not trusted ({why}): pass --ca-file {NATIVE_CERT} (the native "
+                    f"server's own certificate, accepted as a pin){last}")
         reason = getattr(ssl_err, "reason", None) or text
         plain = self.url.replace("https://", "http://", 1)
         return f"TLS handshake with {self.url} failed ({reason}): does it speak plain HTTP? try {plain}"

@@ -277,8 +277,23 @@ def test_v2_exporter_healthy_on_loopback_and_preflight_failures(engine):
                                 xpumanager_container_image=f"{STANDIN}:2.x", xpumanager_container_port=18080)
         assert rc == 0, out[-6000:]
         c = _inspect(env)
-        assert c["State"]["Health"]["Status"] == "healthy"
+        # xpumd's image is FROM scratch: no shell, so no CMD-SHELL healthcheck; the role waited for the engine's
+        # "running" and GET /metrics from the host instead
+        test = (c["Config"].get("Healthcheck") or {}).get("Test") or [None]
+        assert c["State"]["Running"] and test[0] not in ("CMD-SHELL", "CMD"), c["Config"].get("Healthcheck")
         assert c["Config"]["User"] == "0" and sorted(c["EffectiveCaps"]) == ["CAP_SYS_ADMIN"]
+        import yaml
+        compose = (work / "deploy/compose.yml").read_text()
+        assert "CMD-SHELL" not in compose and "bash" not in compose
+        assert yaml.safe_load(compose)["services"]["xpu-manager"]["healthcheck"] == {"disable": True}
+        # a complete collector configuration (upstream xpumd/config-example.yaml): xpumd refuses one without a
+        # pipeline ("service must have at least one pipeline")
+        xpumd = yaml.safe_load((work / "deploy/xpumd/config.yaml").read_text())
+        metrics = xpumd["service"]["pipelines"]["metrics"]
+        assert metrics["receivers"] == ["intelxpu"] and metrics["exporters"] == ["prometheus"]
+        assert set(metrics["receivers"]) <= set(xpumd["receivers"])
+        assert set(metrics["exporters"]) <= set(xpumd["exporters"])
+        assert xpumd["exporters"]["prometheus"]["endpoint"] == "127.0.0.1:18080"
         import httpx
         body = httpx.get("http://127.0.0.1:18080/metrics", timeout=10).text
         assert "hw_gpu_info" in body

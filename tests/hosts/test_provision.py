@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.pypi_standin import Index, build_index
 from tests.support.standin_deb import build_standin_deb
 
 pytestmark = pytest.mark.hosts
 
 REPO = Path(__file__).resolve().parents[2]
+REST_VENV = "/opt/xpu-ops/xpum-rest"                # roles/xpumanager's default venv for REST's packages
 SECRET = "Kn0wn-rest-Passw0rd-4-grep"          # a REST password that must never appear in any output
 USERSPACE = ["intel-opencl-icd", "libze1", "libigdgmm12", "clinfo", "intel-gpu-tools", "vainfo",
              "intel-media-va-driver-non-free"]
@@ -33,6 +35,13 @@ EXTRA = ["-e", "intel_gpu_driver_media_nonfree=true", "-e", "intel_gpu_driver_fi
 def host(systemd_host):
     """One Debian 12 systemd host for the whole life cycle (tests/conftest.py)."""
     return systemd_host(wait="system")
+
+
+def rest_pins(line):
+    """The role's pins of upstream's rest/requirements.txt for a line (roles/xpumanager/vars/main.yml)."""
+    import yaml
+    return yaml.safe_load((REPO / "roles/xpumanager/vars/main.yml").read_text())[
+        "__xpumanager_rest_requirements_of_line"][line]
 
 
 def run(h, *args, tmp, check_rc=0):
@@ -94,6 +103,9 @@ def test_wrong_variables_rejected_before_any_change(host, tmp, outputs):
         (["-e", '{"intel_gpu_driver_gpu_families": ["voodoo"]}'], "unknown GPU family 'voodoo'"),
         (["-e", '{"intel_gpu_driver_users": ["nosuchuser"]}'],
          "user 'nosuchuser' in intel_gpu_driver_users does not exist"),
+        # bookworm's runtime 22.43 predates Arc B (compute-runtime 24.48: production BMG/LNL support)
+        (["-e", '{"intel_gpu_driver_gpu_families": ["arc-b"]}'],
+         "arc-b need a newer compute runtime than Debian-12's own (22.43"),
     ]
     for args, message in cases:
         rc, out, _, _ = run(host, *args, tmp=tmp, check_rc=None)
@@ -101,6 +113,17 @@ def test_wrong_variables_rejected_before_any_change(host, tmp, outputs):
         assert rc != 0, out[-4000:]
         assert message in out, out[-4000:]
         untouched(host)
+
+
+def test_debian12_with_a_gpu_newer_than_bookworm_plans_backports(host, tmp, outputs):
+    # firmware-intel-graphics (20250410) and the 6.12 kernel come from bookworm-backports
+    # (packages.debian.org/bookworm-backports/firmware-intel-graphics), not firmware-misc-nonfree (20230210)
+    rc, out, _, _ = run(host, "--check", "-e", '{"intel_gpu_driver_gpu_families": ["arc-b"]}',
+                        "-e", "intel_gpu_driver_compute=false", "-e", "intel_gpu_driver_firmware=install",
+                        "-e", "xpumanager_line=none", tmp=tmp)
+    outputs.append(out)
+    assert "item=bookworm-backports" in out, out[-4000:]
+    untouched(host)
 
 
 def test_check_mode_on_fresh_host(host, tmp, outputs):
@@ -179,11 +202,16 @@ def test_xpumanager_rest_on_real_host(systemd_host, tmp, record_property):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    args = ["-e", '{"xpu_ops_roles": ["xpumanager"]}', "-e", "xpumanager_line=1.2", "-e", "xpumanager_source=local",
-            "-e", f"xpumanager_deb_path={deb}", "-e", "xpumanager_rest_enabled=true",
-            "-e", f"xpumanager_rest_password={SECRET}", "-e", f"xpumanager_rest_port={port}", "--diff"]
-    _, out1, data1, first = run(h, *args, tmp=tmp)
-    _, out2, data2, second = run(h, *args, tmp=tmp)
+    pins = rest_pins("1.2")
+    index = Index(build_index(tmp / "index", pins))
+    with index as index_url:
+        args = ["-e", '{"xpu_ops_roles": ["xpumanager"]}', "-e", "xpumanager_line=1.2", "-e", "xpumanager_source=local",
+                "-e", f"xpumanager_deb_path={deb}", "-e", "xpumanager_rest_enabled=true",
+                "-e", f"xpumanager_rest_password={SECRET}", "-e", f"xpumanager_rest_port={port}",
+                "-e", f"xpumanager_rest_index_url={index_url}", "--diff"]
+        _, out1, data1, first = run(h, *args, tmp=tmp)
+        _, out2, data2, second = run(h, *args, tmp=tmp)
+    assert any(r.startswith("/simple/gunicorn") for r in index.requests), index.requests
     assert stats(data2)["changed"] == 0, out2[-6000:]
     assert SECRET not in out1 + out2
     record_property("xpumanager_timings", {"first_run_s": round(first, 1), "rerun_s": round(second, 1)})
@@ -198,6 +226,16 @@ def test_xpumanager_rest_on_real_host(systemd_host, tmp, record_property):
     assert t.file("/usr/lib/xpum/rest/conf/key.pem").mode == 0o640
     dropin = t.file("/etc/systemd/system/xpum_rest.service.d/10-xpu-ops-bind.conf")
     assert f"--bind 127.0.0.1:{port}" in dropin.content_string
+    # upstream's rest/requirements.txt, pinned, in the role's venv; the unit runs its gunicorn; no system pip
+    assert f"ExecStart={REST_VENV}/bin/gunicorn --certfile" in dropin.content_string
+    venv = t.file(REST_VENV)
+    assert venv.is_directory and venv.user == "root" and venv.mode == 0o755
+    frozen = set(t.run(f"{REST_VENV}/bin/pip freeze").stdout.split())
+    assert {p.replace("[gthread]", "") for p in pins} <= frozen, frozen
+    assert not t.package("python3-pip").is_installed
+    main_pid = t.run("systemctl show -p MainPID --value xpum_rest.service").stdout.strip()
+    cmdline = t.run(f"tr '\\0' ' ' < /proc/{main_pid}/cmdline").stdout
+    assert cmdline.startswith(f"{REST_VENV}/bin/python"), cmdline
     assert t.service("xpum_rest.service").is_enabled and t.service("xpum_rest.service").is_running
     assert t.service("xpum.service").is_enabled and t.service("xpum.service").is_running
     # bound to 127.0.0.1 only (the host shares the machine's network: read its listening sockets)
@@ -219,3 +257,4 @@ def test_xpumanager_rest_on_real_host(systemd_host, tmp, record_property):
     assert not t.package("xpumanager").is_installed
     assert not t.file("/etc/systemd/system/xpum_rest.service.d").exists
     assert not t.file("/usr/lib/xpum/rest/conf/rest.conf").exists
+    assert not t.file(REST_VENV).exists

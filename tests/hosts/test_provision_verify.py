@@ -24,12 +24,19 @@ from pathlib import Path
 import pytest
 
 from tests.support import testhosts as th
+from tests.support.pypi_standin import Index, build_index
 from tests.support.standin_deb import build_standin_deb
 
 pytestmark = pytest.mark.hosts
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "Verify-0nly-Kn0wn-Passw0rd-7"
+
+
+def rest_pins(line):
+    import yaml
+    return yaml.safe_load((REPO / "roles/xpumanager/vars/main.yml").read_text())[
+        "__xpumanager_rest_requirements_of_line"][line]
 
 
 def provision(h, *args, tmp, env_extra=None):
@@ -50,7 +57,7 @@ def tmp(tmp_path_factory):
 
 
 @pytest.mark.no_gpu
-def test_provision_runs_verify_with_rest_and_leaks_no_secret(systemd_host, tmp, record_property):
+def test_provision_runs_verify_with_rest_and_leaks_no_secret(systemd_host, tmp, record_property, request):
     h = systemd_host(wait="system")
     deb = build_standin_deb(tmp)
     port = th.pick_port()                                   # the REST port (the host shares our network)
@@ -58,6 +65,9 @@ def test_provision_runs_verify_with_rest_and_leaks_no_secret(systemd_host, tmp, 
     args = ["-e", "xpumanager_line=1.2", "-e", "xpumanager_source=local", "-e", f"xpumanager_deb_path={deb}",
             "-e", "xpumanager_rest_enabled=true", "-e", f"xpumanager_rest_password={SECRET}",
             "-e", f"xpumanager_rest_port={port}", "-e", f"xpu_ops_report_dir={reports}", "--diff"]
+    index = Index(build_index(tmp / "index", rest_pins("1.2")))         # REST's pinned packages, stand-ins
+    args += ["-e", f"xpumanager_rest_index_url={index.__enter__()}"]
+    request.addfinalizer(lambda: index.__exit__(None, None, None))
 
     rc1, out1, data1, first = provision(h, *args, tmp=tmp)
     (entry,) = data1["hosts"].values()

@@ -1041,6 +1041,18 @@ class HostTree:
         else:
             raise ValueError(f"no GT files for driver {driver!r}")
 
+    def vram(self, bdf: str, driver: str, sizes: Sequence[int], card_index: int = 0) -> list[Path]:
+        """The VRAM size as the driver publishes it. xe: <pci dev>/tileN/physical_vram_size_bytes, one per
+        tile, decimal (drivers/gpu/drm/xe/xe_tile_sysfs.c: sysfs_emit("%llu\\n"), the tile kobject under the
+        PCI device). Intel's out-of-tree i915: <pci dev>/drm/cardN/lmem_total_bytes (the DRM minor's
+        directory; mainline i915 has no such file)."""
+        d = self.devices[bdf]
+        if driver == "xe":
+            return [self._attr(f"{d}/tile{i}", "physical_vram_size_bytes", f"{n}\n") for i, n in enumerate(sizes)]
+        if driver == "i915":
+            return [self._attr(f"{d}/drm/card{card_index}", "lmem_total_bytes", f"{sum(sizes)}\n")]
+        raise ValueError(f"driver: 'xe' or 'i915', not {driver!r}")
+
     def hwmon(self, bdf: str, name: str) -> Path:
         """<pci dev>/hwmon/hwmonN (name, energy1_input, power1_max, power1_rated_max, device -> the PCI
         device) and /sys/class/hwmon/hwmonN -> it, as i915/xe register one for a discrete card."""
@@ -1143,19 +1155,21 @@ class HostTree:
         self.write("/etc/passwd", "\n".join(passwd) + "\n")
         return self.write("/etc/group", "\n".join(group_lines) + "\n")
 
-    def firmware(self, paths: Iterable[str], compress: str | None = None) -> list[Path]:
+    def firmware(
+        self, paths: Iterable[str], compress: str | None = None, base: str = "/lib/firmware"
+    ) -> list[Path]:
         """Blobs under /lib/firmware ('i915/dg2_guc_70.bin'); compress='zst' (Ubuntu 24.04, Debian 13)
         or 'xz' stores them as the kernel finds compressed firmware: name + '.zst' / '.xz', a real
-        compressed stream."""
+        compressed stream. base='/lib/firmware/updates' is where intel-fw-gpu puts its blobs."""
         out = []
         for p in paths:
             data = f"fake firmware {p}\n".encode() + bytes(range(32))
             if compress == "zst":
-                out.append(self.write(f"/lib/firmware/{p}.zst", zstd_frame(data)))
+                out.append(self.write(f"{base}/{p}.zst", zstd_frame(data)))
             elif compress == "xz":
-                out.append(self.write(f"/lib/firmware/{p}.xz", lzma.compress(data, check=lzma.CHECK_CRC32)))
+                out.append(self.write(f"{base}/{p}.xz", lzma.compress(data, check=lzma.CHECK_CRC32)))
             elif compress is None:
-                out.append(self.write(f"/lib/firmware/{p}", data))
+                out.append(self.write(f"{base}/{p}", data))
             else:
                 raise ValueError(f"compress: None, 'zst' or 'xz', not {compress!r}")
         return out
@@ -1374,8 +1388,12 @@ DEBIAN_12_COMPUTE = {
 }
 FW_ARC_A = ["i915/dg2_guc_70.bin", "i915/dg2_huc_gsc.bin", "i915/dg2_dmc_ver2_08.bin"]
 FW_ARC_B = ["xe/bmg_guc_70.bin", "xe/bmg_huc.bin", "i915/bmg_dmc.bin"]
-FW_MAX = ["i915/pvc_guc_70.bin"]
-FW_FLEX = ["i915/dg2_guc_70.bin", "i915/dg2_huc_gsc.bin"]
+# The out-of-tree i915 (DKMS) loads full-version names (intel-gpu-i915-backports
+# drivers/gpu/drm/i915/gt/uc/intel_uc_fw.c @02652ac: guc_mmp(pvc|dg2, 70, 9, 1), huc_gsc(dg2, 7, 10, 3),
+# huc_mmp(pvc, 7, 8, 7)), which intel-fw-gpu puts in /lib/firmware/updates/i915/ (intel-gpu-firmware README).
+FW_DKMS_DIR = "/lib/firmware/updates"
+FW_MAX = ["i915/pvc_guc_70.9.1.bin", "i915/pvc_huc_7.8.7.bin"]
+FW_FLEX = ["i915/dg2_guc_70.9.1.bin", "i915/dg2_huc_7.10.3_gsc.bin"]
 FW_ADL = ["i915/adlp_guc_70.bin", "i915/tgl_huc.bin", "i915/adlp_dmc_ver2_16.bin"]
 
 I915_STACK = [
@@ -1509,6 +1527,7 @@ def arc_b_xe(root: Path | str, *, bar2: Bar | None = None, bound: bool = True) -
     )
     if bound:
         _gpu_nodes(t, gpu, 0, "xe")
+        t.vram(gpu, "xe", [12 * GiB])  # B580: 12 GB
     t.loaded(XE_STACK + ["snd_hda_intel"])
     t.firmware(FW_ARC_B, compress="zst")
     _userspace(t, UBUNTU_2404_COMPUTE)
@@ -1531,7 +1550,7 @@ def max_i915(root: Path | str) -> HostTree:
     upstream 0000:01:00.0 (1000:c030) -> downstream 0000:02:00.0 and 0000:02:01.0 -> GPUs
     0000:03:00.0 (card0/renderD128) and 0000:04:00.0 (card1/renderD129), 32.0 GT/s x16 each.
     /lib/modules/<rel>/updates/dkms/i915.ko, i915 taint 'OE', intel-i915-dkms + intel-fw-gpu in
-    dpkg, i915/pvc_guc_70.bin."""
+    dpkg, i915/pvc_guc_70.9.1.bin in /lib/firmware/updates."""
     rel = "6.8.0-60-generic"
     t = _base(root, "ubuntu", rel)
     t.host_bridge("0000:00:00.0", device=0x09A2)
@@ -1557,7 +1576,7 @@ def max_i915(root: Path | str) -> HostTree:
         gpus.append(gpu)
     t.loaded(I915_STACK, taints={"i915": "OE"})
     t.dkms_module(rel, "i915")
-    t.firmware(FW_MAX, compress=None)  # intel-fw-gpu installs them uncompressed
+    t.firmware(FW_MAX, compress=None, base=FW_DKMS_DIR)  # intel-fw-gpu installs them uncompressed
     pkgs = dict(UBUNTU_2404_COMPUTE)
     pkgs.update({"intel-i915-dkms": "1.24.7.12.240531.18+i33-1", "intel-fw-gpu": "2024.24.5-337~24.04"})
     _userspace(t, pkgs)
@@ -1597,7 +1616,7 @@ def flex_i915(root: Path | str) -> HostTree:
     _gpu_nodes(t, gpu, 0, "i915")
     t.loaded(I915_STACK, taints={"i915": "OE"})
     t.dkms_module(rel, "i915")
-    t.firmware(FW_FLEX, compress=None)
+    t.firmware(FW_FLEX, compress=None, base=FW_DKMS_DIR)
     pkgs = dict(UBUNTU_2404_COMPUTE)
     pkgs.update({"intel-i915-dkms": "1.24.7.12.240531.18+i33-1", "intel-fw-gpu": "2024.24.5-337~24.04"})
     _userspace(t, pkgs)
@@ -1654,6 +1673,43 @@ def integrated_adl(root: Path | str) -> HostTree:
         user="alice",
         healthy=True,
     )
+    return t
+
+
+def integrated_gpu(
+    root: Path | str,
+    device: int,
+    *,
+    driver: str = "xe",
+    kernel: str = "6.17.0-6-generic",
+    os_id: str = "ubuntu",
+    bound: bool = True,
+    firmware: Iterable[str] = (),
+    packages: Mapping[str, str | Mapping[str, str]] | None = None,
+    compress: str | None = "zst",
+) -> HostTree:
+    """Any integrated Intel GPU (8086:`device`, VGA class) at 0000:00:02.0, a Root Complex Integrated Endpoint
+    (no link, BAR0 16 MiB, BAR2 256 MiB) under host bridge 8086:4621, with `driver` loaded and, when `bound`,
+    bound with card0/renderD128; `firmware` blobs under /lib/firmware; Ubuntu 24.04's PPA user space unless
+    `packages` says otherwise. For the facts of one platform (tests/unit/test_hardware_truth.py)."""
+    t = _base(root, os_id, kernel)
+    t.host_bridge("0000:00:00.0", device=0x4621)
+    gpu = "0000:00:02.0"
+    t.pci_device(
+        gpu,
+        device=device,
+        klass=CLASS_VGA,
+        driver=driver if bound else None,
+        revision=0x04,
+        link=LINK_RCIEP,
+        bars={0: bar(0x6000000000, 16 * MiB, FLAGS_MEM64), 2: bar(0x4000000000, 256 * MiB)},
+    )
+    if bound:
+        _gpu_nodes(t, gpu, 0, driver)
+    t.loaded(XE_STACK if driver == "xe" else I915_STACK)
+    t.firmware(list(firmware), compress=compress)
+    _userspace(t, packages or UBUNTU_2404_COMPUTE)
+    t.expect.update(gpus=[gpu], driver=driver if bound else None, cards={0: gpu} if bound else {}, user="alice")
     return t
 
 
@@ -1839,18 +1895,14 @@ def degraded_link(root: Path | str) -> HostTree:
     return t
 
 
-def rebar_off(root: Path | str, bound: bool = False) -> HostTree:
+def rebar_off(root: Path | str, bound: bool = True) -> HostTree:
     """Arc B580 as in arc_b_xe with Resizable BAR off: BAR2 is 256 MiB (0x00000000d0000000-
-    0x00000000dfffffff). As the compute-runtime FAQ says xe refuses to start without ReBAR, the xe
-    module is loaded but the GPU is unbound: no DRM node, no /dev/dri (bound=True keeps it bound)."""
+    0x00000000dfffffff) against 12 GiB of VRAM. xe binds anyway and logs "Small BAR device"
+    (drivers/gpu/drm/xe/xe_vram.c); the compute runtime is what refuses it (bound=False: the GPU is
+    left unbound, no DRM node, no /dev/dri, no VRAM size in sysfs)."""
     t = arc_b_xe(root, bar2=bar(0xD0000000, 256 * MiB), bound=bound)
-    if not bound:
-        t.kern_log(
-            [
-                "xe 0000:03:00.0: [drm] *ERROR* Resizable BAR is disabled; xe needs it to map VRAM",
-                "xe 0000:03:00.0: probe with driver xe failed with error -22",
-            ]
-        )
+    if bound:
+        t.kern_log(["xe 0000:03:00.0: [drm] Small BAR device"])
     t.expect.update(rebar=False, bar2_size=256 * MiB, healthy=False)
     return t
 

@@ -27,9 +27,20 @@ What the 1.x stand-in copies from upstream ``rest/xpum_rest_main.py`` (branch ma
   ``XPUM_EXPORTER_ONLY=1`` (``exporter_only=True``): only version, ``/metrics`` and ``/healtz`` exist.
 * Stats values are in upstream units: POWER W, ENERGY mJ, GPU_FREQUENCY MHz, temperatures C,
   MEMORY_USED bytes, utilizations %. ``tile_level`` is present only for multi-tile GPUs.
-* Responses close the connection (gunicorn sync worker), ``Server: gunicorn``.
+* Connections are kept alive and closed after ``keep_alive`` (2) idle seconds, as upstream's unit runs it:
+  gunicorn ``--worker-class gthread`` (``rest/xpum_rest.service.template.in``, v1.3.x @
+  b10db2fa9e8092d7b01545f6bc2c0b60f4fc3c28), whose ``keepalive`` setting defaults to 2 s (gunicorn docs,
+  settings: keepalive). ``keep_alive=None`` closes every response.
+* Failed logins sleep real seconds (``login_sleep_unit`` 1.0, upstream ``time.sleep(2 ** login_failure_count)``).
+* ``/stats`` gauges carry a ``value`` (the latest sample) that differs from ``avg`` (the window's mean);
+  ``XPUM_STATS_ENERGY`` ``value`` is the energy used since the previous ``/stats`` query of that GPU by any client
+  (mJ): the configured value on the first query, then power x the time since the previous one.
+  The 1.x exporter (``/metrics``) publishes the ``avg`` of gauges (its default).
 
-The 2.x stand-in serves only ``GET /metrics`` (OpenTelemetry names as Prometheus text).
+The 2.x stand-in serves only ``GET /metrics`` (OpenTelemetry names as Prometheus text), in the shapes of
+tests/fixtures/upstream/xpumanager-2.x (see SOURCE.md there): ``com_intel_subdevice_id`` "" on device-level series,
+``statistic="max"`` temperatures, ``hw_memory_location="device"``, ``hw_status`` reset_needed always reported and
+problem states only once active.
 """
 
 from __future__ import annotations
@@ -320,6 +331,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format, *args):
         pass
 
+    def setup(self):
+        keep = self.server.standin.keep_alive
+        if keep:
+            self.timeout = keep  # an idle kept-alive connection is closed after this many seconds, like gunicorn's
+        super().setup()
+
     def _dispatch(self):
         st = self.server.standin
         path = urlsplit(self.path).path
@@ -336,7 +353,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self.send(st.force_status, FLASK_500, "text/html; charset=utf-8")
         if st.garbage:
             return self.send(200, GARBAGE, "application/json")
-        st.route(self, self.command, path)
+        # the request body is read here, whatever the route does with it, so that a kept-alive connection
+        # stays in step (a route reads it from self.rfile as before)
+        import io
+
+        length = self.headers.get("Content-Length") or ""
+        data = self.rfile.read(int(length)) if length.strip().isdigit() else b""
+        stream, self.rfile = self.rfile, io.BytesIO(data)
+        try:
+            st.route(self, self.command, path)
+        finally:
+            self.rfile = stream
 
     do_GET = do_POST = do_PUT = do_DELETE = _dispatch
 
@@ -345,16 +372,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = json.dumps(body, indent=None) + "\n"
         if isinstance(body, str):
             body = body.encode()
+        keep = self.server.standin.keep_alive
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
+        if not keep:
+            self.send_header("Connection", "close")
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        self.close_connection = True
+        self.close_connection = not keep
 
 
 class _Background:
@@ -384,8 +413,12 @@ class _Standin(_Background):
         hang_seconds: float = 30.0,
         garbage: bool = False,
         force_status: int | None = None,
+        keep_alive: float | None = None,
+        cert_pair: tuple | None = None,
     ):
         self.gpus = list(default_gpus() if gpus is None else gpus)
+        self.keep_alive = keep_alive
+        self.cert_pair = cert_pair  # (cert file, key file) to serve instead of the trustme pair
         self.tls = tls
         self.delay = delay
         self.hang = hang
@@ -409,7 +442,7 @@ class _Standin(_Background):
         if self.tls:
             m = tls_material()
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(m["cert_file"], m["key_file"])
+            ctx.load_cert_chain(*(self.cert_pair or (m["cert_file"], m["key_file"])))
             self._ssl_ctx = ctx
             self.ca_file, self.other_ca_file = m["ca_file"], m["other_ca_file"]
         self._stopping.clear()
@@ -463,15 +496,25 @@ class _Standin(_Background):
 # --------------------------------------------------------------------------- 1.x REST
 
 
-def _stats_entries(d: dict) -> list:
+AVG = 0.9  # a gauge's window mean, relative to its latest sample: "value" and "avg" differ, as on a real server
+
+
+def _avg(value):
+    return round(value * AVG, 2)
+
+
+def _stats_entries(d: dict, energy_mj=None) -> list:
     out = []
     for name, value in d.items():
         if value is None:
             continue
+        if name == "XPUM_STATS_ENERGY" and energy_mj is not None:
+            value = energy_mj
         if name.startswith(_COUNTER_STATS):
             out.append({"metrics_type": name, "value": value})
         else:
-            out.append({"avg": value, "max": value, "metrics_type": name, "min": value, "value": value})
+            out.append({"avg": _avg(value), "max": value, "metrics_type": name, "min": _avg(_avg(value)),
+                        "value": value})
     return out
 
 
@@ -504,11 +547,15 @@ class Xpum1Rest(_Standin):
         exporter_no_auth: bool = False,
         exporter_only: bool = False,
         fail_login_sleep: bool = True,
-        login_sleep_unit: float = 0.01,
+        login_sleep_unit: float = 1.0,
         version: dict | None = None,
+        clock=time.monotonic,
         **kw,
     ):
+        kw.setdefault("keep_alive", 2.0)
         super().__init__(gpus=gpus, tls=tls, **kw)
+        self.clock = clock
+        self._energy_at: dict = {}  # device id -> when /stats was last asked (any client)
         self.rest_conf_text = standin_rest_conf() if rest_conf_text is None else rest_conf_text
         self.exporter_no_auth = exporter_no_auth
         self.exporter_only = exporter_only
@@ -712,15 +759,24 @@ class Xpum1Rest(_Standin):
             body = copy.deepcopy(g.raw_stats)
             body["device_id"] = dev_id
             return body
+        with self._lock:  # ENERGY: since the previous /stats query of this GPU, by any client
+            now, then = self.clock(), self._energy_at.get(dev_id)
+            self._energy_at[dev_id] = now
+
+        def energy(scope):
+            if then is None:
+                return None  # the first query: the configured value
+            return round((scope.get("XPUM_STATS_POWER") or 0) * (now - then) * 1000)
+
         body: dict = {
             "begin": "2024-05-06T07:08:09.000Z",
             "device_id": dev_id,
-            "device_level": _stats_entries(g.stats),
+            "device_level": _stats_entries(g.stats, energy(g.stats)),
             "end": "2024-05-06T07:09:09.000Z",
         }
         if g.tiles:
             body["tile_level"] = [
-                {"data_list": _stats_entries(t), "tile_id": i} for i, t in enumerate(g.tiles)
+                {"data_list": _stats_entries(t, energy(t)), "tile_id": i} for i, t in enumerate(g.tiles)
             ]
         return body
 
@@ -742,7 +798,7 @@ class Xpum1Rest(_Standin):
                 "vendor": "Intel(R) Corporation",
             }
             if g.metric("POWER") is not None:
-                fams["xpum_power_watts"][2].append((base, g.metric("POWER")))
+                fams["xpum_power_watts"][2].append((base, _avg(g.metric("POWER"))))  # the exporter publishes avg
             scopes = [(None, {})] if not g.tiles else [(t, {"sub_dev": str(t)}) for t in range(len(g.tiles))]
             for tile, extra in scopes:
                 labels = {**base, **extra}
@@ -754,7 +810,7 @@ class Xpum1Rest(_Standin):
                 ):
                     v = g.metric(metric, tile)
                     if v is not None:
-                        fams[fam][2].append(({**labels, **more}, v * scale))
+                        fams[fam][2].append(({**labels, **more}, _avg(v) * scale))
         self._after_listing()
         return prometheus_text(fams)
 
@@ -858,21 +914,27 @@ class Xpum2Exporter(_Standin):
                 },
                 1,
             )
+            dev = {**ident, "com_intel_subdevice_id": ""}
+            # upstream (xpumd/receiver/intelxpu/semantics.md, sysman/device.go): reset_needed always (0 or 1); a
+            # component's ok state; a problem state only once it became active (then the ok state is 0)
+            add("hw_status", {**dev, "hw_type": "gpu", "hw_state": "reset_needed"}, 0)
             for hw_type, state in _hw_status(g).items():
-                for s in ("ok", "warning", "critical"):
-                    add("hw_status", {**ident, "hw_type": hw_type, "hw_state": s}, 1 if s == state else 0)
-            add("hw_memory_size_bytes", {**ident, "hw_memory_type": "vram"}, g.memory_bytes)
-            add("hw_errors_total", {**ident, "hw_type": "gpu", "error_type": "uncorrectable"}, g.errors_total)
-            scopes = [(None, {})]
+                add("hw_status", {**dev, "hw_type": hw_type, "hw_state": state}, 1)
+                if state != "ok":
+                    add("hw_status", {**dev, "hw_type": hw_type, "hw_state": "ok"}, 0)
+            add("hw_memory_size_bytes", {**dev, "hw_memory_location": "device", "hw_memory_type": "vram"},
+                g.memory_bytes)
+            add("hw_errors_total", {**dev, "hw_type": "gpu", "error_type": "uncorrectable"}, g.errors_total)
+            scopes = [(None, {"com_intel_subdevice_id": ""})]
             if g.tiles:
                 scopes += [(t, {"com_intel_subdevice_id": str(t)}) for t in range(len(g.tiles))]
             for tile, extra in scopes:
                 lab = {**ident, **extra}
                 v = g.metric("GPU_CORE_TEMPERATURE", tile)
-                add("hw_temperature_celsius", {**lab, "hw_sensor_location": "gpu"}, v)
+                add("hw_temperature_celsius", {**lab, "hw_sensor_location": "gpu", "statistic": "max"}, v)
                 add(
                     "hw_temperature_celsius",
-                    {**lab, "hw_sensor_location": "memory"},
+                    {**lab, "hw_sensor_location": "memory", "statistic": "max"},
                     g.metric("MEMORY_TEMPERATURE", tile),
                 )
                 add(
@@ -898,7 +960,8 @@ class Xpum2Exporter(_Standin):
                     {**lab, "hw_gpu_task": "all"},
                     None if u is None else u / 100.0,
                 )
-                add("hw_memory_usage_bytes", {**lab, "hw_memory_type": "vram"}, g.metric("MEMORY_USED", tile))
+                add("hw_memory_usage_bytes", {**lab, "hw_memory_location": "device", "hw_memory_type": "vram"},
+                    g.metric("MEMORY_USED", tile))
         return prometheus_text(fams)
 
 
@@ -984,3 +1047,33 @@ def closed_port() -> int:
 
 def closed_url(scheme: str = "https") -> str:
     return f"{scheme}://127.0.0.1:{closed_port()}"
+
+
+def keytool_cert(directory) -> tuple:
+    """(cert file, key file): a self-signed certificate shaped like upstream's install/tools/rest/keytool.sh makes it
+    (intel/xpumanager v1.3.x @ b10db2fa9e8092d7b01545f6bc2c0b60f4fc3c28: ``openssl req -x509 -sha512 -newkey rsa:3072
+    -nodes ... -subj "/ST=Unknown/O=XPUM"``): subject ST=Unknown, O=XPUM, no CN, no subjectAltName, CA:TRUE (openssl's
+    v3_ca default), RSA 2048 here to keep tests fast."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "Unknown"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "XPUM")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=548))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA512()))
+    cert_file, key_file = os.path.join(str(directory), "cert.pem"), os.path.join(str(directory), "key.pem")
+    with open(cert_file, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_file, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                  serialization.NoEncryption()))
+    return cert_file, key_file

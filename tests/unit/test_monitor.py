@@ -61,7 +61,8 @@ def test_status_1x_several_gpus_shapes_and_units():
     assert m["temperature"] == 45.0 and m["power_usage"] == 35.5  # C, W
     assert m["memory_temperature"] is None  # Arc: no sensor, reported as null, not invented
     assert m["frequency"] == 2400.0  # MHz
-    assert m["energy"] == pytest.approx(1234.567)  # counter: mJ -> J
+    # /stats ENERGY is the energy since the previous /stats query (mJ -> J), not a counter: energy_interval
+    assert m["energy"] is None and m["energy_interval"] == pytest.approx(1234.567)
     assert m["tiles"] == []
     assert (arc["health"]["status"], mx["health"]["status"], flex["health"]["status"]) == (
         "warning", "healthy", "critical")
@@ -87,7 +88,8 @@ def test_multi_tile_metrics_from_tiles():
     assert m["memory_total"] == 128 * 1024.0
     assert m["tiles"][1] == {"tile_id": 1, "gpu_utilization": 0.0, "memory_used": pytest.approx(142.00390625),
                              "temperature": 37.0, "power_usage": 8.78, "memory_utilization": None,
-                             "memory_temperature": 35.0, "frequency": 300.0, "energy": pytest.approx(2243.484)}
+                             "memory_temperature": 35.0, "frequency": 300.0, "energy": None,
+                             "energy_interval": pytest.approx(2243.484)}
 
 
 def test_upstream_stats_sample_units():
@@ -99,7 +101,7 @@ def test_upstream_stats_sample_units():
         health = mon.get_gpu_health(0)
     m = body["metrics"]
     assert m["power_usage"] == 63.26  # W, device level "value"
-    assert m["energy"] == pytest.approx(16169.744)  # 16169744 mJ
+    assert m["energy_interval"] == pytest.approx(16169.744) and m["energy"] is None  # 16169744 mJ
     assert m["memory_used"] == pytest.approx(8249.875)  # (8501719040 + 148901888) B / MiB
     assert m["memory_total"] == 131072.0  # 128 GiB
     assert m["gpu_utilization"] == 50.0
@@ -109,7 +111,7 @@ def test_upstream_stats_sample_units():
     t0, t1 = m["tiles"]
     assert t0["memory_used"] == pytest.approx(8107.87109375) and t1["memory_used"] == pytest.approx(142.00390625)
     assert (t0["frequency"], t1["frequency"]) == (400.0, 300.0)
-    assert t0["energy"] == pytest.approx(6159.791)
+    assert t0["energy_interval"] == pytest.approx(6159.791)
     assert body["health"] == health
     assert (health["status"], health["temperature"], health["power_usage"]) == ("healthy", 37.0, 63.26)
     assert set(body) == {"device_id", "health", "metrics", "timestamp", "source"}
@@ -121,7 +123,7 @@ def test_counters_value_only_entries():
     gpu.stats["XPUM_STATS_RAS_ERROR_CAT_RESET"] = 3
     with Xpum1Rest(gpus=[gpu], tls=False) as srv:
         m = monitor_for(srv).get_gpu_metrics(0)
-    assert m["energy"] == pytest.approx(9876.543)
+    assert m["energy_interval"] == pytest.approx(9876.543)
     assert set(m) == set(M.METRIC_KEYS) | {"tiles"}
 
 
@@ -390,6 +392,45 @@ def test_wrong_password_one_failed_login_ever():
         reason = st["xpu_manager"]["reason"]
         assert "401" in reason and "not retried" in reason and "restart" in reason
         assert "wrong-Passw0rd" not in json.dumps(st) and DEFAULT_PASSWORD not in json.dumps(st)
+
+
+def test_a_401_is_retried_once_after_a_long_back_off():
+    """F22: a transient 401 (rest.conf rewritten at start-up) must not need a restart: one more login after
+    AUTH_RETRY_SECONDS, none before."""
+    from tests.support import xpum_standins as xs
+    from xpu_ops.monitor import AUTH_RETRY_SECONDS
+
+    clock = FakeClock()
+    with Xpum1Rest(gpus=three_gpus(), rest_conf_text=xs.standin_rest_conf(password="not-yet")) as srv:
+        mon = monitor_for(srv, clock=clock, XPU_MANAGER_PASSWORD=DEFAULT_PASSWORD)
+        assert mon.get_status()["xpu_manager"]["available"] is False and srv.failed_logins == 1
+        srv._conf = xs._read_rest_conf(xs.standin_rest_conf())  # the right password now
+        clock.advance(AUTH_RETRY_SECONDS - 5)
+        assert mon.get_status()["xpu_manager"]["available"] is False and srv.auth_ok == 0
+        clock.advance(10)
+        st = mon.get_status()
+        assert st["xpu_manager"]["available"] is True and len(st["xpu_manager"]["gpus"]) == 3
+        assert srv.failed_logins == 1
+
+
+def test_health_answers_from_the_last_state_while_a_ping_waits_on_a_slow_upstream():
+    """F5: /api/v1/health (manager_info) must not wait for an upstream that answers slowly once a state is known."""
+    import threading
+
+    clock = FakeClock()
+    with Xpum1Rest(gpus=three_gpus()) as srv:
+        mon = monitor_for(srv, clock=clock)
+        assert mon.manager_info()["available"] is True
+        srv.delay = 1.5
+        clock.advance(10)
+        first = threading.Thread(target=mon.manager_info)
+        first.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        info = mon.manager_info()
+        waited = time.monotonic() - t0
+        first.join(10)
+    assert info["available"] is True and waited < 0.5, waited
 
 
 def test_tls_untrusted_names_the_env_variables():

@@ -94,7 +94,7 @@ def test_metrics_over_http_upstream_sample_units():
     body = r.json()
     assert set(body) == {"device_id", "health", "metrics", "timestamp", "source"} and body["device_id"] == 1
     m = body["metrics"]
-    assert m["power_usage"] == 63.26 and m["energy"] == pytest.approx(16169.744)  # W, J
+    assert m["power_usage"] == 63.26 and m["energy_interval"] == pytest.approx(16169.744)  # W, J
     assert m["memory_used"] == pytest.approx(8249.875) and m["memory_total"] == 131072.0  # MiB
     assert (m["gpu_utilization"], m["temperature"], m["memory_temperature"], m["frequency"]) == (50, 37, 38, 350)
     assert body["health"]["status"] == "healthy"

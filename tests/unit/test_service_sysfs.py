@@ -46,8 +46,9 @@ def live(monitor):
 
 def sysfs_monitor(root, k, **env):
     e = {"XPU_OPS_SOURCE": "sysfs", "XPU_OPS_ROOT": str(root), **env}
-    return XPUMonitorService(settings=Settings.from_env(e), torch_probe=lambda: dict(FAKE_PROBE),
-                             sampler=Sampler(root, clock=k.clock, sleep=k.sleep))
+    settings = Settings.from_env(e)
+    settings.sampler = Sampler(root, clock=k.clock, sleep=k.sleep)  # the stand-in's clock: counters move
+    return XPUMonitorService(settings=settings, torch_probe=lambda: dict(FAKE_PROBE))
 
 
 def test_sysfs_status_metrics_and_prometheus_over_uvicorn(tmp_path):

@@ -202,6 +202,7 @@ def test_insecure_from_env(arc_root, value, outcome):
 def test_credentials_file_from_env(arc_root, tmp_path):
     f = tmp_path / "xpum.cred"
     f.write_text(f"xpumadmin:{PASSWORD}\n")
+    f.chmod(0o600)
     with xs.Xpum1Rest(tls=False) as s:
         _, rep = verify(arc_root, env={"XPU_MANAGER_URL": s.url, "XPU_MANAGER_CREDENTIALS_FILE": str(f)})
         assert s.failed_logins == 0 and s.auth_ok > 0
@@ -221,6 +222,7 @@ def test_flags_beat_the_environment(arc_root, tmp_path):
     wrong.write_text("xpumadmin:not-the-password\n")
     good = tmp_path / "good.cred"
     good.write_text(f"xpumadmin:{PASSWORD}\n")
+    good.chmod(0o600)
     with xs.Xpum1Rest() as s:
         env = {"XPU_MANAGER_URL": xs.closed_url(), "XPU_MANAGER_CA_FILE": s.other_ca_file,
                "XPU_MANAGER_CREDENTIALS_FILE": str(wrong), "XPU_MANAGER_TIMEOUT": "not a number",

@@ -83,7 +83,17 @@ def test_rest_and_xpumd_files_rerun_changes_nothing_new_password_notifies(tmp_pa
     cert = subprocess.run(["openssl", "x509", "-in", str(rest / "cert.pem"), "-noout", "-subject", "-ext",
                            "subjectAltName"], capture_output=True, text=True, check=True).stdout
     assert "CN = test" in cert and "IP Address:127.0.0.9" in cert and "DNS:localhost" in cert
-    assert 'endpoint: "127.0.0.1:18080"' in (host / "config.yaml").read_text()
+    import yaml
+    xpumd = yaml.safe_load((host / "config.yaml").read_text())
+    # complete, as upstream's xpumd/config-example.yaml (intel/xpumanager @130a29faf942f44be2de8d2d3d8acae7ab2fc054):
+    # the collector refuses a configuration without a pipeline
+    assert xpumd["exporters"] == {"prometheus": {"endpoint": "127.0.0.1:18080"}}
+    assert xpumd["service"]["pipelines"] == {"metrics": {"receivers": ["intelxpu"], "processors": ["intelxpustatus"],
+                                                         "exporters": ["prometheus"]}}
+    assert set(xpumd["receivers"]) == {"intelxpu"} and set(xpumd["processors"]) == {"intelxpustatus"}
+    rules = xpumd["processors"]["intelxpustatus"]["rules"]
+    assert [r["component_filters"][0]["values"] for r in rules] == [["gpu"], ["memory"]]
+    assert [c["value"] for c in rules[0]["states"][1]["conditions"]] == [95.0, 100.0, 105.0]
     assert json.loads((host / "result.json").read_text()) == {"rest": True, "xpumd": True}
     assert (host / "handler-ran").exists()
 
