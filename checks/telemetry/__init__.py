@@ -18,8 +18,10 @@ frequency (MHz)                   xe ``<pci dev>/tileN/gtM/freq0/act_freq`` (dri
                                   @1c8e90190337); i915 ``cardN/gt/gtM/rps_act_freq_mhz``, else
                                   ``cardN/gt_act_freq_mhz`` (drivers/gpu/drm/i915/gt/intel_gt_sysfs_pm.c)
 VRAM total (MiB)                  xe ``<pci dev>/tileN/physical_vram_size_bytes`` (drivers/gpu/drm/xe/
-                                  xe_tile_sysfs.c); i915 ``cardN/lmem_total_bytes`` (only the out-of-tree DKMS
-                                  i915 has it: mainline i915 publishes no VRAM size)
+                                  xe_tile_sysfs.c ``physical_vram_size_bytes_show``; the newest stored version
+                                  @f057b57270c2 no longer has it: then null, "absent"); i915
+                                  ``cardN/lmem_total_bytes`` (only the out-of-tree DKMS i915 has it: mainline
+                                  i915 publishes no VRAM size)
 utilisation (%), VRAM used (MiB)  DRM fdinfo of every client this user may read (Documentation/gpu/
                                   drm-usage-stats.rst @f76ad354146d): xe ``drm-cycles-<class>`` over
                                   ``drm-total-cycles-<class>`` (drivers/gpu/drm/xe/xe_drm_client.c

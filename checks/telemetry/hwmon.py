@@ -1,5 +1,6 @@
-"""One hwmon directory's readings, in the hwmon ABI's units (Documentation/hwmon/sysfs-interface.rst):
-energy microjoules, power microwatts, temperature millidegrees Celsius.
+"""One hwmon directory's readings, in the units the drivers' ABI documents give (Documentation/ABI/testing/
+sysfs-driver-intel-xe-hwmon @2369f05661ef, sysfs-driver-intel-i915-hwmon @40de53fd002c): energy microjoules,
+power microwatts, temperature millidegrees Celsius.
 
 xe labels its channels (drivers/gpu/drm/xe/xe_hwmon.c ``xe_hwmon_read_label``): energy/power channel 1
 "card", 2 "pkg"; temperatures "pkg" and "vram" (newer kernels more "vram*" channels). i915 has one
