@@ -17,6 +17,33 @@ def _q(s):
     return shlex.quote(str(s))
 
 
+def _parse_errors_exit_2():
+    """invoke ends its own parse errors (an unknown option, a missing value, an unknown task) with exit 1, which
+    for verify means "a check failed": here they are usage errors, one line and exit 2 as for every entry point.
+    (Only options given before any task name are parsed before this file loads: `invoke --bogus` stays 1.)"""
+    from invoke import Exit, ParseError
+    from invoke.program import Program
+
+    def exits_2(parse):
+        def wrapped(self, *args, **kwargs):
+            try:
+                return parse(self, *args, **kwargs)
+            except ParseError as e:
+                import re
+                m = re.match(r"Flag <Argument: (\w+)\b.*needed value", str(e))
+                why = "--%s needs a value" % m.group(1).replace("_", "-") if m else str(e)
+                raise Exit("invoke: error: %s (see invoke --help TASK)" % why, code=2) from None
+        wrapped.xpu_ops_exit_2 = True
+        return wrapped
+
+    for name in ("parse_tasks", "parse_cleanup"):
+        if not getattr(getattr(Program, name), "xpu_ops_exit_2", False):
+            setattr(Program, name, exits_2(getattr(Program, name)))
+
+
+_parse_errors_exit_2()
+
+
 @task(
     help={
         "root": "read /sys, /dev, /proc, /etc, /lib, /usr under this directory (default /)",
@@ -39,11 +66,14 @@ def _q(s):
         "forks": "with --inventory: hosts verified at once (default 8)",
         "host_timeout": "over SSH: seconds for each host as a whole (default --timeout if given, else 300)",
         "prometheus": "over SSH: also write node_exporter textfile collector metrics to this file (atomically)",
+        "list": "list the check ids and titles, and exit",
+        "torch_timeout": "seconds for the PyTorch probe (default 60)",
     },
 )
 def verify(c, root=None, json=False, junit=None, user=None, xpum_url=None, ca_file=None, insecure=False,
            credentials_file=None, python=None, only=None, skip=None, timeout=None, host=None, inventory=None,
-           key=None, no_host_key_check=False, limit=None, forks=None, host_timeout=None, prometheus=None):
+           key=None, no_host_key_check=False, limit=None, forks=None, host_timeout=None, prometheus=None,
+           kernel_log=None, list=False, torch_timeout=None):
     """Check this machine's (or over SSH other hosts') Intel GPU stack, say what to fix (exit 0/1/2)."""
     args = [PY, "-m", "checks"]
     if not (host or inventory) and (limit or forks or host_timeout or prometheus):
@@ -60,9 +90,12 @@ def verify(c, root=None, json=False, junit=None, user=None, xpum_url=None, ca_fi
             args.append("--no-host-key-check")
     for flag, val in (("--root", root), ("--junit", junit), ("--user", user), ("--xpum-url", xpum_url),
                       ("--ca-file", ca_file), ("--credentials-file", credentials_file),
-                      ("--python", python), ("--only", only), ("--skip", skip), ("--timeout", timeout)):
+                      ("--python", python), ("--only", only), ("--skip", skip), ("--timeout", timeout),
+                      ("--kernel-log", kernel_log), ("--torch-timeout", torch_timeout)):
         if val is not None:
             args += [flag, str(val)]
+    if list:
+        args = [PY, "-m", "checks", "--list"]   # the checks are the same here and on every host
     if json:
         args.append("--json")
     if insecure:
@@ -181,28 +214,32 @@ def _usage(msg):
 
 def _adhoc_inventory(spec, key=None, no_host_key_check=False):
     """`[user@]host[:port]` (or `localhost`) -> INI inventory text for that one host."""
-    import re
-    m = re.match(r"^(?:(?P<user>[^@]+)@)?(?P<host>\[[^\]]+\]|[^:]+)(?::(?P<port>\d+))?$", spec)
-    if not m:
-        _usage(f"provision: error: cannot read host '{spec}' (use NAME, [user@]host[:port] or localhost)")
-    if m.group("port") and not 0 < int(m.group("port")) < 65536:
-        _usage(f"provision: error: port {m.group('port')} of '{spec}' is out of range (1-65535)")
-    if key and not os.path.isfile(key):
-        _usage(f"provision: error: --key {key}: no such file")
-    host = m.group("host").strip("[]")
+    # The spec becomes a line of an INI inventory: read it as verify --host does (xpu_ops.inventory: no
+    # whitespace, so no newline can add inventory lines), and no word may start with "-" (an ssh option).
+    from xpu_ops.inventory import UsageError, parse_spec
+    try:
+        t = parse_spec(spec)
+    except UsageError as e:
+        _usage(f"provision: error: {e}")
+    if any(w.startswith("-") for w in (t.user or "", t.host)) or not spec.isprintable():
+        _usage(f"provision: error: cannot read host {spec!r} (use [user@]host[:port], or an inventory name with "
+               f"--inventory)")
+    if key and not (key.isprintable() and os.path.isfile(key)):
+        _usage(f"provision: error: --key {key!r}: no such file")
+    host = t.host
     hv = {"ansible_host": host}
-    if host in ("localhost", "127.0.0.1") and not m.group("port") and not m.group("user"):
+    if host in ("localhost", "127.0.0.1") and t.port is None and not t.user:
         hv = {"ansible_connection": "local"}
     else:
-        if m.group("user"):
-            hv["ansible_user"] = m.group("user")
-        if m.group("port"):
-            hv["ansible_port"] = m.group("port")
+        if t.user:
+            hv["ansible_user"] = t.user
+        if t.port is not None:
+            hv["ansible_port"] = t.port
         if key:
             hv["ansible_ssh_private_key_file"] = os.path.abspath(key)
         if no_host_key_check:
             hv["ansible_ssh_common_args"] = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
-    return "[adhoc]\n%s %s\n" % (spec.replace(" ", "_"), " ".join(f"{k}={_q(v)}" for k, v in hv.items()))
+    return "[adhoc]\n%s %s\n" % (spec, " ".join(f"{k}={_q(v)}" for k, v in hv.items()))
 
 
 @task(
@@ -222,6 +259,7 @@ def _adhoc_inventory(spec, key=None, no_host_key_check=False):
         "become": "become root on the host (default: yes)",
         "become_user": "become this user instead of root",
         "ask_become_pass": "prompt for the become password",
+        "ask_vault_pass": "prompt for the vault password (for secrets given as -e @vault-file.yml)",
         "no_host_key_check": "do not check the SSH host key (throw-away test hosts only)",
         "verbose": "ansible verbosity (-v); repeatable",
     },
@@ -230,7 +268,7 @@ def _adhoc_inventory(spec, key=None, no_host_key_check=False):
 )
 def provision(c, host=None, inventory=None, limit=None, playbook="provision", check=False, diff=False, tags=None,
               skip_tags=None, extra_vars=None, key=None, become=True, become_user=None, ask_become_pass=False,
-              no_host_key_check=False, verbose=0, container=False, no_verify=False):
+              no_host_key_check=False, verbose=0, container=False, no_verify=False, ask_vault_pass=False):
     """Provision Intel GPU hosts with Ansible, then verify them; ends with a per-host summary.
 
     Exit 0: every host provisioned (and verified); 1: provisioned, but verify found failing checks
@@ -263,7 +301,8 @@ def provision(c, host=None, inventory=None, limit=None, playbook="provision", ch
         args += ["--private-key", key]
     if limit:
         args += ["--limit", limit]
-    for flag, on in (("--check", check), ("--diff", diff), ("--ask-become-pass", ask_become_pass)):
+    for flag, on in (("--check", check), ("--diff", diff), ("--ask-become-pass", ask_become_pass),
+                     ("--ask-vault-pass", ask_vault_pass)):
         if on:
             args.append(flag)
     if tags:
@@ -290,6 +329,11 @@ def provision(c, host=None, inventory=None, limit=None, playbook="provision", ch
     try:
         r = c.run(" ".join(_q(a) for a in args), warn=True, pty=False, env=env)
         code = r.exited
+        if "Host key verification failed" in r.stdout + r.stderr:
+            from xpu_ops.inventory import parse_spec
+            from xpu_ops.remote import host_key_hint
+            t = parse_spec(host) if tmp else None
+            print("xpu-ops: " + host_key_hint(t.host if t else "HOST", t.port if t else None), file=sys.stderr)
         if code and playbook in ("site", "verify"):
             code = _verify_exit(summary, code)
     finally:

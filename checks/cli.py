@@ -26,7 +26,8 @@ OPTIONS = (
                         help="do not verify XPU Manager's TLS certificate (else $XPU_MANAGER_INSECURE)")),
     ("--credentials-file", dict(help="XPU Manager credentials: 'user:password' or KEY=VALUE lines "
                                 "(else $XPU_MANAGER_CREDENTIALS_FILE, else $XPU_MANAGER_USER/$XPU_MANAGER_PASSWORD)")),
-    ("--python", dict(default=sys.executable, help="interpreter whose PyTorch to probe")),
+    ("--python", dict(help="interpreter whose PyTorch to probe (default: the active VIRTUAL_ENV's, else python3 "
+                      "on PATH)")),
     ("--only", dict(type=_ids, help="comma-separated check ids to run")),
     ("--skip", dict(type=_ids, default=[], help="comma-separated check ids to skip")),
     ("--timeout", dict(help="seconds per XPU Manager request (else $XPU_MANAGER_TIMEOUT, else 3)")),
@@ -36,6 +37,8 @@ OPTIONS = (
     ("--telemetry", dict(action="store_true", help="also put the GPUs' readings from sysfs (hwmon, GT frequency, "
                          "DRM fdinfo) into the JSON report's \"telemetry\"")),
     ("--list", dict(action="store_true", help="list the check ids and exit")),
+    ("--kernel-log", dict(metavar="FILE", help="read this saved kernel log (dmesg, journalctl -k) instead of this "
+                          "host's")),
     ("--facts", dict(action="store_true", help="print the host facts the Ansible roles decide on (JSON) and exit; "
                      "honours --root")),
 )
@@ -121,7 +124,7 @@ def main(argv=None):
     opts = engine.Options(root=a.root, user=a.user, xpum_url=a.xpum_url, ca_file=a.ca_file, insecure=a.insecure,
                           credentials_file=a.credentials_file, python=a.python, only=a.only, skip=a.skip,
                           timeout=a.timeout, torch_timeout=a.torch_timeout,
-                          host_name=a.host_name)
+                          host_name=a.host_name, kernel_log=a.kernel_log)
     try:
         rep = engine.run(opts)
         if a.telemetry:

@@ -133,7 +133,10 @@ def torch_tests(python, timeout, rep):
     from checks.families import package_data
     src = package_data("torch_diag.py").decode()
     try:
-        r = subprocess.run([python, "-c", src], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        from checks.child import child_env  # as every probe child: no XPU_MANAGER_* (F9), run from / (F10)
+        py = os.path.abspath(python) if os.sep in python else python
+        r = subprocess.run([py, "-c", src], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                           env=child_env(), cwd="/")
         line = next((x for x in r.stdout.decode("utf-8", "replace").splitlines() if x.startswith(MARK)), None)
         res = json.loads(line[len(MARK):]) if line else {"error": "the test printed no result (exit %d)"
                                                                   % r.returncode}

@@ -1,6 +1,5 @@
 """One way through: gather facts -> evaluate checks -> a report dict (rendered by checks.report)."""
 import os
-import sys
 
 from checks import facts as F
 from checks.result import FAIL, PASS, SKIP, WARN, Result  # noqa: F401
@@ -17,14 +16,15 @@ class Options:
 
     def __init__(self, root="/", user=None, xpum_url=None, ca_file=None, insecure=None, credentials_file=None,
                  python=None, only=None, skip=None, timeout=None, torch_timeout=60.0, env=None,
-                 host_name=None):
+                 host_name=None, kernel_log=None):
         self.root, self.user, self.xpum_url, self.ca_file = root, user, xpum_url, ca_file
         self.insecure, self.credentials_file = insecure, credentials_file
-        self.python = python or sys.executable
+        self.python = python  # None: the PyTorch the user runs (checks.torch_run.find_python)
         self.only, self.skip = only, list(skip or [])
         self.timeout, self.torch_timeout = timeout, torch_timeout
         self.env = dict(os.environ) if env is None else env
         self.host_name = host_name
+        self.kernel_log = kernel_log  # a saved dmesg / journalctl -k to read instead of this host's
         self.xpum = None  # checks.xpum.ConnectionSettings: the XPU Manager flags, else XPU_MANAGER_* (validate())
 
 
@@ -52,6 +52,11 @@ def validate(opts):
         raise UsageError("--root %s: not readable" % opts.root)
     if opts.ca_file and not os.path.isfile(opts.ca_file):
         raise UsageError("--ca-file %s: no such file" % opts.ca_file)
+    if opts.kernel_log and not os.path.isfile(opts.kernel_log):
+        raise UsageError("--kernel-log %s: %s" % (opts.kernel_log, "not a file" if os.path.exists(opts.kernel_log)
+                                                  else "no such file"))
+    if opts.kernel_log and not os.access(opts.kernel_log, os.R_OK):
+        raise UsageError("--kernel-log %s: not readable" % opts.kernel_log)
     if opts.torch_timeout <= 0:
         raise UsageError("--torch-timeout must be > 0")
     if opts.timeout is not None:
@@ -62,7 +67,7 @@ def validate(opts):
             raise UsageError(str(e)) from None
     ids = selected(opts)
     need = needed_facts(ids)
-    if "torch" in need:
+    if "torch" in need and opts.python:
         py = opts.python
         if os.sep not in py:
             import shutil
@@ -117,18 +122,20 @@ def _services(opts, root, facts):
 
 
 class _Torch:
-    """The torch probe's child; .result() adds whether it probed this very interpreter."""
+    """The torch probe's child, of the interpreter the user runs; .result() adds how it was found and whether it
+    is this very interpreter."""
 
     def __init__(self, opts):
-        from checks.torch_run import TorchProbe
-        self.opts, self.probe = opts, TorchProbe(opts.python, opts.torch_timeout, opts.env)
+        from checks.torch_run import TorchProbe, find_python
+        self.python, self.found_by, self.looked = find_python(opts.python, opts.env)
+        self.probe = TorchProbe(self.python, opts.torch_timeout, opts.env) if self.python else None
 
     def result(self):
+        from checks.torch_run import _is_this_interpreter
+        if self.probe is None:
+            return {"python": None, "outcome": "none", "found_by": None, "looked": self.looked}
         out = self.probe.result()
-        try:
-            out["self"] = os.path.samefile(self.opts.python, sys.executable)
-        except OSError:
-            out["self"] = False
+        out.update(found_by=self.found_by, looked=self.looked, self=_is_this_interpreter(self.python))
         return out
 
 
@@ -153,7 +160,23 @@ FACTS = {
     "userspace": (lambda opts, root, facts: F.userspace_facts(root), (), False),
     "services": (_services, (), False),
     "wsl": (_wsl, ("platform",), False),
+    "levelzero": (lambda opts, root, facts: _levelzero(opts, root, facts), ("pci",), False),
+    "kernel_log": (lambda opts, root, facts: _kernel_log(opts, root, facts), ("pci",), False),
 }
+
+
+def _kernel_log(opts, root, facts):
+    from checks.kernel_log import kernel_log_facts
+    out = kernel_log_facts(root, _gpus(facts), opts.kernel_log)
+    out["given"] = bool(opts.kernel_log)
+    return out
+
+
+def _levelzero(opts, root, facts):
+    if not _gpus(facts) and root.is_real:
+        return {"skipped": "no Intel GPU (see pci.gpu)"}  # nothing for Level Zero to find: no child, no import
+    from checks import levelzero_run
+    return levelzero_run.start(opts, root, facts)
 REPORT_NEEDS = ("platform", "pci", "drm", "user")  # the report's environment and gpus sections
 
 

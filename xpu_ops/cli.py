@@ -205,6 +205,12 @@ def cmd_status(a, out):
     return EXIT_OK if st["telemetry"]["available"] else EXIT_UNAVAILABLE
 
 
+def _json_error(a, out, code, detail):
+    """With --json, stdout stays JSON: the error object the HTTP API answers (404/503) for the same failure."""
+    if a.json:
+        out.write(json.dumps({"error": code, "detail": " ".join(str(detail).split())}, indent=2) + "\n")
+
+
 def cmd_metrics(a, out):
     from xpu_ops.monitor import GPUNotFound, XPUManagerUnavailable, XPUMonitorService
 
@@ -213,9 +219,11 @@ def cmd_metrics(a, out):
         body = monitor.get_gpu_status(a.device_id)
     except GPUNotFound as e:
         print(f"xpu-ops metrics: error: {e}", file=sys.stderr)
+        _json_error(a, out, "not_found", e)
         return EXIT_USAGE
     except XPUManagerUnavailable as e:
         print(f"xpu-ops metrics: XPU Manager is not available ({e.kind}): {e}", file=sys.stderr)
+        _json_error(a, out, "xpu_manager_unavailable", f"XPU Manager is not available ({e.kind}): {e}")
         return EXIT_UNAVAILABLE
     if a.json:
         out.write(json.dumps(body, indent=2) + "\n")
@@ -252,12 +260,14 @@ class BackgroundServer:
     """uvicorn serving ``app`` from a thread on an already bound socket (tests, the benchmark).
     ``with BackgroundServer(app) as s: httpx.get(s.url + "/api/v1/health")``."""
 
-    def __init__(self, app, host="127.0.0.1", port=0, log_level="warning"):
+    def __init__(self, app, host="127.0.0.1", port=0, log_level="warning", **limits):
         import uvicorn
+
+        from xpu_ops.http_limits import uvicorn_config
 
         self.sock = bind(host, port)
         self.url = "http://%s:%d" % (host, self.sock.getsockname()[1])
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="on"))
+        self.server = uvicorn.Server(uvicorn_config(app, log_level=log_level, lifespan="on", **limits))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self):
@@ -275,20 +285,34 @@ class BackgroundServer:
         self.sock.close()
 
 
+def _loopback(address):
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def cmd_serve(a, out):
     settings = _settings(a)  # a configuration error stops here, before anything listens
     sock = bind(a.host, a.port)
     import uvicorn
 
+    from xpu_ops.http_limits import uvicorn_config
     from xpu_ops.monitor import XPUMonitorService, reset_xpu_monitor_service
     from xpu_ops.service import app
 
     reset_xpu_monitor_service(XPUMonitorService(settings=settings))
 
     shown = f"[{a.host}]" if ":" in a.host else a.host
+    if not _loopback(sock.getsockname()[0]):
+        print(f"xpu-ops: warning: --host {a.host} makes the API reachable from other machines, and it has no "
+              f"authentication: keep it on 127.0.0.1, or put a reverse proxy with TLS and authentication in front "
+              f"(docs/api.md)", file=sys.stderr, flush=True)
     print(f"xpu-ops: serving the GPU status and metrics API on http://{shown}:{sock.getsockname()[1]} "
           f"(OpenAPI at /openapi.json)", file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, log_level=a.log_level, access_log=a.log_level == "debug", lifespan="on")
+    config = uvicorn_config(app, log_level=a.log_level, access_log=a.log_level == "debug", lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
     return EXIT_OK
 

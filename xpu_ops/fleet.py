@@ -106,12 +106,12 @@ def fleet_report(outcomes, check_ids, started: float, finished: float) -> dict:
         host_counts[entry["status"]] += 1
         hosts[t.name] = entry
     rank = {"unreachable": 0, "fail": 1, "warn": 2}
-    # A cause shows the words of its first host; "{host}"/"{port}" only where its hosts' words differ.
+    # A cause shows the words of its first host (the text says so where its hosts' words differ): never a
+    # placeholder such as "{host}", which reads as a formatting slip.
     cause_list = []
     for key, names in causes.items():
         cid, status, kind, detail, remedy = key
-        raw, first = shown[key]
-        detail, remedy = next(iter(raw)) if len(raw) == 1 else first
+        detail, remedy = shown[key]
         cause_list.append({"check": cid or None, "status": status, "error_kind": kind or None, "detail": detail,
                            "remedy": remedy, "count": len(names), "hosts": names})
     cause_list.sort(key=lambda c: (rank[c["status"]], -c["count"], c["check"] or "", c["detail"]))
@@ -128,10 +128,8 @@ def fleet_report(outcomes, check_ids, started: float, finished: float) -> dict:
 
 
 def _remember(shown, key, detail, remedy, words):
-    """Per cause: the raw texts seen, and the first host's with its own words taken out (spacing kept)."""
-    if key not in shown:
-        shown[key] = (set(), (_normalize(detail, words, False), _normalize(remedy, words, False)))
-    shown[key][0].add((detail, remedy))
+    """Per cause: the first host's own detail and remedy."""
+    shown.setdefault(key, (detail, remedy))
 
 
 def _iso(t: float) -> str:
@@ -194,6 +192,8 @@ def render_fleet_text(fleet: dict, color: bool = False) -> str:
         for c in group:
             what = c["check"] or ("unreachable, " + KINDS.get(c["error_kind"], c["error_kind"]))
             head = "%d host%s: %s: %s" % (c["count"], "" if c["count"] == 1 else "s", what, c["detail"])
+            if c["count"] > 1:
+                head += "   (as on %s)" % c["hosts"][0]
             out.append("  " + _paint(head, c["status"], color))
             out.append("      hosts: " + _host_list(c["hosts"]))
             for line in (c["remedy"] or "").splitlines():
@@ -255,6 +255,7 @@ def render_prometheus(fleet: dict) -> str:
             yield st
             yield up
             yield dur
+            yield _kernel_events(fleet)
             yield GaugeMetricFamily("xpu_ops_fleet_ok", "1 when every host passed (warnings allowed)",
                                     value=1 if fleet["ok"] else 0)
             yield GaugeMetricFamily("xpu_ops_last_run_timestamp_seconds", "Unix time the last fleet verify ended",
@@ -267,6 +268,19 @@ def render_prometheus(fleet: dict) -> str:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(_Fleet())
     return generate_latest(reg).decode()
+
+
+def _kernel_events(fleet: dict):
+    """xpu_ops_gpu_kernel_events{host, kind}: the kernel.log check's counts since boot (hangs, engine resets, ...)."""
+    from prometheus_client.core import GaugeMetricFamily
+    from checks.kernel_log import KINDS
+    fam = GaugeMetricFamily("xpu_ops_gpu_kernel_events", "GPU kernel log events since boot, per host and kind "
+                            "(the kernel.log check: " + ", ".join(KINDS) + ")", labels=["host", "kind"])
+    for name, h in fleet["hosts"].items():
+        counts = ((h.get("results") or {}).get("kernel.log") or {}).get("evidence", {}).get("counts")
+        for kind in KINDS if counts else ():
+            fam.add_metric([name, kind], counts.get(kind, 0))
+    return fam
 
 
 def write_atomic(path: str, text: str, mode: int = 0o644) -> None:

@@ -15,7 +15,7 @@ timed out, no python3).
 With an inventory, Ansible's own view of it (``ansible-inventory --list``, ``xpu_ops.inventory``,
 cached for a static inventory file) gives each host's address, port, user, key, ssh arguments and
 python interpreter. Paths given to --root,
---ca-file, --credentials-file and --python are paths on the target.
+--ca-file, --credentials-file, --python and --kernel-log are paths on the target.
 
 More than one host is a fleet: the hosts are verified concurrently (--forks at once), each
 bounded by --host-timeout (or --timeout), and ``xpu_ops.fleet`` renders one report for all of
@@ -96,10 +96,18 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def host_key_hint(host, port=None) -> str:
+    """What to do when ssh does not know (or no longer trusts) a host's key."""
+    scan = "ssh-keyscan %s%s >> ~/.ssh/known_hosts" % ("-p %s " % port if port and int(port) != 22 else "",
+                                                        shlex.quote(host))
+    return ("the host's SSH key is not in ~/.ssh/known_hosts: check its fingerprint, then add it: %s "
+            "(or ssh to it once); for a throw-away test host only, --no-host-key-check" % scan)
+
+
 def _ssh_hint(line: str, t: Target) -> str:
     low = line.lower()
     if "host key verification failed" in low or "remote host identification has changed" in low:
-        return " (add the host's key to known_hosts, or --no-host-key-check for throw-away test hosts)"
+        return " (%s)" % host_key_hint(t.host, t.port)
     if "permission denied" in low:
         return " (check the user and --key)"
     return ""
@@ -189,7 +197,7 @@ def parser():
     p.add_argument("--no-color", action="store_true", help="no colour even on a terminal")
     # Passed to the checks on the target (paths are the target's).
     for flag in ("--root", "--user", "--xpum-url", "--ca-file", "--credentials-file", "--python", "--only",
-                 "--skip", "--timeout", "--torch-timeout"):
+                 "--skip", "--timeout", "--torch-timeout", "--kernel-log"):
         p.add_argument(flag)
     p.add_argument("--insecure", action="store_true")
     return p
@@ -198,7 +206,7 @@ def parser():
 def checks_argv(a) -> list:
     argv = []
     for flag in ("root", "user", "xpum_url", "ca_file", "credentials_file", "python", "only", "skip",
-                 "timeout", "torch_timeout"):
+                 "timeout", "torch_timeout", "kernel_log"):
         v = getattr(a, flag)
         if v is not None:
             argv += ["--" + flag.replace("_", "-"), str(v)]

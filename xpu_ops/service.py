@@ -33,7 +33,17 @@ from xpu_ops.monitor import (
     now_iso,
 )
 
-API_VERSION = "1.0.0"
+def _package_version():
+    """The installed package's version (pyproject.toml's), which /api/v1/health and the OpenAPI document report."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("xpu-ops")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "0+unknown"
+
+
+API_VERSION = _package_version()
 MAX_DEVICE_ID = 2**31 - 1
 log = logging.getLogger("xpu_ops.service")
 
@@ -181,6 +191,9 @@ def create_app(monitor: Optional[XPUMonitorService] = None) -> FastAPI:
         description="PyTorch's view of the Intel GPUs plus XPU Manager's telemetry (1.x REST or 2.x exporter). "
                     "Units: utilisation %, memory MiB, temperature Celsius, power W, frequency MHz, energy J.",
         lifespan=lifespan,
+        # no /docs or /redoc: FastAPI's pages load their scripts from a CDN (blank offline, third-party code
+        # in the browser); /openapi.json is the document, for any local viewer
+        docs_url=None, redoc_url=None,
     )
 
     @app.exception_handler(StarletteHTTPException)

@@ -15,7 +15,7 @@ definition; the text report groups them under their layer's heading, in the orde
 # The layer headings of the text report, in order; each module's LAYER is one of them.
 LAYERS = ("Host", "Kernel", "User space", "XPU Manager")
 # The layer modules, in check order.
-MODULES = ("host", "kernel", "userspace", "xpum", "frameworks", "wsl2")
+MODULES = ("host", "kernel", "kernel_log", "userspace", "levelzero", "xpum", "frameworks", "wsl2")
 # In every facts dict besides the facts a check needs: the options the checks quote.
 CONTEXT = ("root", "host_name")
 

@@ -91,7 +91,8 @@ def pci_gpu(f):
         if pci.get("intel_non_gpu"):
             bits.append("Intel devices that are not GPUs: " + ", ".join(pci["intel_non_gpu"][:6]))
         remedy = ("check the card is seated and powered, enabled in firmware setup (UEFI: primary display/iGPU "
-                  "enabled), and for a VM passed through to it; then: lspci -nn -d 8086::0300")
+                  "enabled), and for a VM passed through to it; then: lspci -nn -d 8086: | grep ' \\[03..\\]: '"
+                  "   (every display class: VGA 0300, 3D 0302, and 0380, which Flex and Max report)")
         return FAIL, "; ".join(bits), remedy, ev
     status, notes, remedies = PASS, [], []
     for g in gpus:

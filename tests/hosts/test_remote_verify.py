@@ -141,6 +141,7 @@ def test_refused_key_and_unknown_host_key(host, tmp_path):
     assert "Permission denied" in line and "--key" in line
     line = one_error_line(invoke_verify("--host", host.spec, "--key", host.key, label="unknown host key"))
     assert "Host key verification failed" in line and "--no-host-key-check" in line
+    assert f"ssh-keyscan -p {host.port} 127.0.0.1 >> ~/.ssh/known_hosts" in line
 
 
 def test_bad_host_spec_is_a_usage_error():
@@ -164,3 +165,55 @@ def test_host_that_does_not_answer_times_out(host):
                        cwd=REPO, capture_output=True, text=True, timeout=60)
     assert time.monotonic() - t0 < 20
     assert "no answer within 3 s" in one_error_line(r)
+
+
+def test_kernel_log_and_levelzero_run_there(host):
+    """The new checks run on the host from memory: --kernel-log names a file there (the xe engine-reset format
+    of drivers/gpu/drm/xe/xe_guc_submit.c, see tests/unit/test_kernel_log.py); Level Zero is not asked on a
+    host without an Intel GPU; a missing --kernel-log file there is one line, exit 2."""
+    host.exec("printf '%s\\n' 'xe 0000:03:00.0: [drm] GT0: Engine reset: engine_class=ccs, logical_mask: 0x1, "
+              "guc_id=4' > /root/k.log", check=True)
+    r = invoke_verify(*host_args(host), "--only", "kernel.log,levelzero", "--kernel-log", "/root/k.log", "--json",
+                      label="remote --kernel-log")
+    assert r.returncode == 0, r.stderr
+    checks = {c["id"]: c for c in json.loads(r.stdout)["checks"]}
+    assert checks["kernel.log"]["status"] == "warn"
+    assert "0000:03:00.0: 1 engine reset(s)" in checks["kernel.log"]["detail"]
+    assert checks["kernel.log"]["evidence"]["source"] == "/root/k.log"
+    assert checks["levelzero"]["status"] == "skip" and "no Intel GPU" in checks["levelzero"]["detail"]
+    r = invoke_verify(*host_args(host), "--only", "kernel.log", "--kernel-log", "/root/nope.log",
+                      label="remote --kernel-log missing")
+    assert "--kernel-log /root/nope.log: no such file" in one_error_line(r)
+
+
+def invoke_provision(*args, timeout=300, label="provision"):
+    env = {**os.environ, "NO_COLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "invoke", "provision", *map(str, args)], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    print(f"\n{label}: {time.monotonic() - t0:.2f} s (exit {r.returncode})")
+    return r
+
+
+def test_provision_unknown_host_key_names_ssh_keyscan(host):
+    # ansible's UNREACHABLE line, then the hint verify gives (known_hosts kept out of the way)
+    r = invoke_provision("--host", host.spec, "--key", host.key, "--check", "--extra-vars",
+                         '{"ansible_ssh_common_args": "-o UserKnownHostsFile=/dev/null"}',
+                         label="provision, unknown key")
+    assert r.returncode == 4 and "Host key verification failed" in r.stdout, (r.returncode, r.stdout[-2000:])
+    assert f"ssh-keyscan -p {host.port} 127.0.0.1 >> ~/.ssh/known_hosts" in r.stderr
+    assert "--no-host-key-check" in r.stderr
+
+
+def test_provision_check_without_python3_apt_says_what_to_do(host):
+    where = host.exec("python3 -c 'import apt_pkg; print(apt_pkg.__file__)'", check=True).stdout.strip()
+    host.exec(["mv", where, "/root/apt_pkg.hidden"], check=True)      # as on a fresh minimal host
+    try:
+        r = invoke_provision("--host", host.spec, "--key", host.key, "--no-host-key-check", "--check",
+                             label="provision --check, no python3-apt")
+    finally:
+        host.exec(["mv", "/root/apt_pkg.hidden", where], check=True)
+    assert r.returncode == 2
+    assert "--check needs python3-apt on " in r.stdout and "sudo apt-get install python3-apt" in r.stdout
+    assert "Could not detect a supported package manager" not in r.stdout
+    assert "must be installed to use check mode" not in r.stdout

@@ -66,17 +66,22 @@ def test_report_groups_causes_and_counts():
                             "checks": {"pass": 15, "warn": 1, "fail": 12, "skip": 0, "unreachable": 6}}
     first = f["causes"][0]     # unreachable first, the biggest group first
     assert (first["status"], first["error_kind"], first["count"]) == ("unreachable", "refused", 2)
-    assert first["detail"] == "ssh: connect to host {host} port {port}: Connection refused"
+    # the first host's own words, never a literal placeholder ("{host} port {port}" read as a formatting slip)
+    down1 = _outcome("down1", error="x", kind="refused").target.host
+    assert first["detail"] == f"ssh: connect to host {down1} port 22: Connection refused"
+    assert first["hosts"] == ["down1", "down2"]
     render = next(c for c in f["causes"] if c["check"] == "dri.access")
     assert render["count"] == 12 and render["hosts"] == ["gpu%02d" % i for i in range(12)]
-    assert render["remedy"] == "sudo usermod -aG render ops   # on {host}, then log in again"
+    assert render["remedy"] == "sudo usermod -aG render ops   # on gpu00, then log in again"
     warn = next(c for c in f["causes"] if c["status"] == "warn")
     assert warn["hosts"] == ["gpu13"] and warn["remedy"] == "upgrade"      # one host: its own words
     assert f["hosts"]["slow"]["results"]["platform"]["status"] == "unreachable"
     text = F.render_fleet_text(f)
     assert "12 hosts: dri.access: user ops is not in group render of /dev/dri/renderD128" in text
     assert "hosts: gpu00, gpu01, gpu02, gpu03, gpu04, gpu05, gpu06, gpu07, ... (+4 more)" in text
-    assert "> sudo usermod -aG render ops   # on {host}, then log in again" in text
+    assert "> sudo usermod -aG render ops   # on gpu00, then log in again" in text
+    assert "(as on gpu00)" in text and "(as on down1)" in text
+    assert "{host}" not in text and "{port}" not in text
     assert "UNREACHABLE (timeout): no answer within 5 s" in text
     assert text.rstrip().splitlines()[-1] == (
         "17 hosts: 2 ok, 12 failed, 3 unreachable (refused 2, timeout 1); checks: 15 pass, 1 warn, 12 fail, "

@@ -2,6 +2,7 @@
 one that hangs, one that crashes, and an IPEX whose version does not match torch."""
 import os
 import stat
+import sys
 import textwrap
 
 import pytest
@@ -27,7 +28,7 @@ def no_torch_python():
 
 
 def test_cpu_build_without_gpu_says_use_cpu(tmp_path):
-    r, rep = run_json("--root", tmp_path, "--only", "torch.xpu,pci.gpu")
+    r, rep = run_json("--root", tmp_path, "--only", "torch.xpu,pci.gpu", "--python", sys.executable)
     c = check_of(rep, "torch.xpu")
     assert c["status"] == "warn"
     assert c["evidence"]["torch"].startswith("2.13")
@@ -41,7 +42,7 @@ def test_cpu_build_with_an_intel_gpu_fails(tmp_path):
     """With an Intel GPU on the bus, a CPU-only torch wastes it: fail, not warn."""
     from tests.support.hosttree import arc_a_i915
     arc_a_i915(tmp_path)
-    r, rep = run_json("--root", tmp_path, "--only", "torch.xpu")
+    r, rep = run_json("--root", tmp_path, "--only", "torch.xpu", "--python", sys.executable)
     c = check_of(rep, "torch.xpu")
     assert c["status"] == "fail" and r.returncode == 1
     assert "device: cpu" in c["detail"]
@@ -52,7 +53,14 @@ def test_interpreter_without_torch(tmp_path, no_torch_python):
     c = check_of(rep, "torch.xpu")
     assert c["status"] == "fail" and r.returncode == 1
     assert "not installed" in c["detail"]
-    assert c["remedy"].startswith(no_torch_python + " -m pip install")
+    import subprocess
+    pep668 = subprocess.run([no_torch_python, "-c", "import os, sys, sysconfig; sys.exit(os.path.isfile(os.path.join("
+                             "sysconfig.get_path('stdlib'), 'EXTERNALLY-MANAGED')))"]).returncode == 1
+    if pep668:  # Debian 12's python3: pip refuses it (PEP 668), so the remedy makes a venv first
+        assert no_torch_python + " -m pip install" not in c["remedy"]
+        assert no_torch_python + " -m venv " in c["remedy"] and "--python ~/venv-xpu/bin/python" in c["remedy"]
+    else:
+        assert c["remedy"].startswith(no_torch_python + " -m pip install")
 
 
 def test_hanging_child_is_a_failed_check_not_a_hang(tmp_path):
@@ -89,7 +97,7 @@ def test_ipex_for_another_torch_is_named_with_the_fix(tmp_path):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: intel-extension-for-pytorch\nVersion: 2.8.0\n")
     (site / "intel_extension_for_pytorch").mkdir()
     (site / "intel_extension_for_pytorch" / "__init__.py").write_text("raise SystemExit('imported: must not be')\n")
-    r, rep = run_json("--root", tmp_path, "--only", "torch.xpu", env={
+    r, rep = run_json("--root", tmp_path, "--only", "torch.xpu", "--python", sys.executable, env={
         "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])})
     c = check_of(rep, "torch.xpu")
     assert c["status"] == "fail"
@@ -122,7 +130,7 @@ def test_probe_runs_concurrently_with_sysfs(tmp_path):
     import time
     TorchProbe.__init__ = spy
     try:
-        opts = engine.Options(root=str(tmp_path), only=["torch.xpu", "platform"])
+        opts = engine.Options(root=str(tmp_path), only=["torch.xpu", "platform"], python=sys.executable)
         ids = engine.validate(opts)
         t0 = time.monotonic()
         facts = engine.gather(opts, ids)
