@@ -123,6 +123,8 @@ _XPUM_HELP = {
     "insecure": "do not verify the XPU Manager's TLS certificate",
     "credentials_file": "file with XPU Manager credentials (user:password or KEY=VALUE lines)",
     "timeout": "seconds per XPU Manager request",
+    "source": "telemetry source: auto (XPU Manager when it answers, else sysfs), xpum, sysfs",
+    "root": "host tree the sysfs source reads (default /)",
 }
 
 
@@ -140,31 +142,39 @@ def _xpu_ops(c, command, *args, **opts):
 
 @task(help=dict(_XPUM_HELP, python="interpreter whose PyTorch to probe (default: this one)"))
 def status(c, json=False, xpum_url=None, ca_file=None, insecure=False, credentials_file=None, timeout=None,
-           python=None):
-    """PyTorch and XPU Manager view of every GPU (exit 0; 1 XPU Manager unavailable; 2 usage/config error)."""
+           python=None, source=None, root=None):
+    """PyTorch and every GPU's readings (exit 0; 1 no telemetry source answers; 2 usage/config error)."""
     _xpu_ops(c, "status", json=json, xpum_url=xpum_url, ca_file=ca_file, insecure=insecure,
-             credentials_file=credentials_file, timeout=timeout, python=python)
+             credentials_file=credentials_file, timeout=timeout, python=python, source=source, root=root)
 
 
 @task(help=dict(_XPUM_HELP, device_id="XPU Manager's GPU id (default 0)"))
 def metrics(c, device_id="0", json=False, xpum_url=None, ca_file=None, insecure=False, credentials_file=None,
-            timeout=None):
+            timeout=None, source=None, root=None):
     """Health and metrics of one GPU (exit 0; 1 XPU Manager unavailable; 2 no such GPU or usage/config error)."""
     _xpu_ops(c, "metrics", device_id=device_id, json=json, xpum_url=xpum_url, ca_file=ca_file,
-             insecure=insecure, credentials_file=credentials_file, timeout=timeout)
+             insecure=insecure, credentials_file=credentials_file, timeout=timeout, source=source, root=root)
 
 
 @task(help={"host": "address to bind (default 127.0.0.1)", "port": "port (default 12788)",
-            "log_level": "uvicorn log level (default info)"})
-def serve(c, host="127.0.0.1", port="12788", log_level=None):
-    """Run the GPU status and metrics HTTP API (uvicorn); XPU Manager settings from the environment."""
-    _xpu_ops(c, "serve", host=host, port=port, log_level=log_level)
+            "log_level": "uvicorn log level (default info)", "source": _XPUM_HELP["source"],
+            "root": _XPUM_HELP["root"]})
+def serve(c, host="127.0.0.1", port="12788", log_level=None, source=None, root=None):
+    """Run the GPU status and metrics HTTP API (uvicorn, /metrics too); XPU Manager settings from the environment."""
+    _xpu_ops(c, "serve", host=host, port=port, log_level=log_level, source=source, root=root)
 
 
 @task(help={"seconds": "length of the cached-polling run (default 10)"})
 def bench_api(c, seconds="10"):
     """Benchmark the status API against a 1.x stand-in with 20 ms latency: concurrency and caching."""
     c.run(" ".join(_q(a) for a in (PY, os.path.join(HERE, "bench", "api_bench.py"), "--seconds", seconds)),
+          pty=False, env={"PYTHONPATH": HERE})
+
+
+@task(help={"runs": "interleaved runs per side (default 31)"})
+def bench_telemetry(c, runs="31"):
+    """Benchmark the sysfs telemetry source against XPU Manager: one status round for 1 and 8 GPUs, CPU per scrape."""
+    c.run(" ".join(_q(a) for a in (PY, os.path.join(HERE, "bench", "telemetry_bench.py"), "--runs", runs)),
           pty=False, env={"PYTHONPATH": HERE})
 
 

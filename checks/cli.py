@@ -34,6 +34,8 @@ OPTIONS = (
     ("--torch-timeout", dict(type=float, default=60.0, help="seconds for the PyTorch probe (default 60)")),
     ("--host-name", dict(help="this host's name on the control host, used in remedies (default localhost)")),
     ("--no-color", dict(action="store_true", help="no colour even on a terminal")),
+    ("--telemetry", dict(action="store_true", help="also put the GPUs' readings from sysfs (hwmon, GT frequency, "
+                         "DRM fdinfo) into the JSON report's \"telemetry\"")),
     ("--list", dict(action="store_true", help="list the check ids and exit")),
     ("--kernel-log", dict(metavar="FILE", help="read this saved kernel log (dmesg, journalctl -k) instead of this "
                           "host's")),
@@ -125,6 +127,9 @@ def main(argv=None):
                           host_name=a.host_name, kernel_log=a.kernel_log)
     try:
         rep = engine.run(opts)
+        if a.telemetry:
+            from checks.telemetry.sampler import telemetry_report
+            rep["telemetry"] = telemetry_report(a.root)
     except engine.UsageError as e:
         print("xpu-ops verify: error: %s" % e, file=sys.stderr)
         return EXIT_USAGE

@@ -57,6 +57,10 @@ def _xpum_options(p):
                    help="do not verify XPU Manager's TLS certificate (else $XPU_MANAGER_INSECURE)")
     p.add_argument("--credentials-file", help="XPU Manager credentials: 'user:password' or KEY=VALUE lines")
     p.add_argument("--timeout", type=float, help="seconds per XPU Manager request (default 3)")
+    p.add_argument("--source", choices=("auto", "xpum", "sysfs"),
+                   help="telemetry from XPU Manager (xpum), the kernel's files (sysfs), or auto: XPU Manager when "
+                        "it answers, else sysfs (else $XPU_OPS_SOURCE, else auto)")
+    p.add_argument("--root", help="host tree the sysfs source reads (else $XPU_OPS_ROOT, else /)")
 
 
 def parser():
@@ -75,6 +79,8 @@ def parser():
     se.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
     se.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     se.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    se.add_argument("--source", choices=("auto", "xpum", "sysfs"), help="telemetry source (see status --help)")
+    se.add_argument("--root", help="host tree the sysfs source reads (else $XPU_OPS_ROOT, else /)")
     return p
 
 
@@ -84,7 +90,8 @@ def _settings(a):
     return Settings.from_env(url=getattr(a, "xpum_url", None), credentials_file=getattr(a, "credentials_file", None),
                              ca_file=getattr(a, "ca_file", None), insecure=getattr(a, "insecure", None),
                              timeout=getattr(a, "timeout", None), python=getattr(a, "python", None),
-                             torch_timeout=getattr(a, "torch_timeout", None))
+                             torch_timeout=getattr(a, "torch_timeout", None), source=getattr(a, "source", None),
+                             root=getattr(a, "root", None))
 
 
 # --------------------------------------------------------------------------- rendering
@@ -117,6 +124,10 @@ def render_status(st) -> str:
     ipex = "not installed" if not t.get("ipex_version") else (
         f"{t['ipex_version']} (matches torch)" if t["intel_extension"] else f"{t['ipex_version']} (NOT usable)")
     lines.append(f"IPEX         {ipex}")
+    tel = st.get("telemetry") or {}
+    if tel.get("source") == "sysfs":
+        lines.append(f"XPU Manager  not available: {x.get('reason')}")
+        return "\n".join(lines) + "\n" + render_sysfs(tel)
     if not x["available"]:
         lines.append(f"XPU Manager  not available: {x.get('reason')}")
         return "\n".join(lines) + "\n"
@@ -124,18 +135,38 @@ def render_status(st) -> str:
     lines.append(f"XPU Manager  {x['line']}{version} at {x['url']}: {len(x['gpus'])} GPU(s)  "
                  f"(as of {st['timestamp']})")
     if x["gpus"]:
-        rows = [("ID", "NAME", "BDF", "HEALTH", "UTIL %", "MEM MiB used/total", "TEMP C", "POWER W")]
-        for g in x["gpus"]:
-            m, h = g["metrics"], g["health"]
-            rows.append((g["device_id"], g.get("device_name") or "?", g.get("pci_bdf_address") or "-", h["status"],
-                         _num(m["gpu_utilization"]), _mem(m), _num(m["temperature"]), _num(m["power_usage"])))
-        lines += ["", _table(rows)]
+        lines += ["", _gpu_rows(x["gpus"])]
         for g in x["gpus"]:
             if g.get("reason"):
                 lines.append(f"GPU {g['device_id']}: {g['reason']}")
             for name, c in g["health"]["components"].items():
                 if str(c.get("status", "")).lower() not in ("ok", "unknown", "", "none"):
                     lines.append(f"GPU {g['device_id']}: {name} {c['status']}: {c.get('description') or ''}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _gpu_rows(gpus):
+    rows = [("ID", "NAME", "BDF", "HEALTH", "UTIL %", "MEM MiB used/total", "TEMP C", "POWER W")]
+    for g in gpus:
+        m, h = g["metrics"], g["health"]
+        rows.append((g["device_id"], g.get("device_name") or "?", g.get("pci_bdf_address") or "-", h["status"],
+                     _num(m["gpu_utilization"]), _mem(m), _num(m["temperature"]), _num(m["power_usage"])))
+    return _table(rows)
+
+
+def render_sysfs(tel) -> str:
+    """The telemetry part when the kernel's files (sysfs) are the source."""
+    gpus = tel.get("gpus") or []
+    lines = [f"Telemetry    sysfs (hwmon, GT frequency, DRM fdinfo) under {tel.get('root')}: {len(gpus)} GPU(s)  "
+             f"(as of {tel.get('timestamp')})"]
+    if not gpus:
+        return "\n".join(lines + [f"             {tel.get('reason')}"]) + "\n"
+    lines += ["", _gpu_rows(gpus)]
+    for g in gpus:
+        for key, why in (g.get("unavailable") or {}).items():
+            lines.append(f"GPU {g['device_id']}: {key}: {why}")
+        for note in g.get("notes") or []:
+            lines.append(f"GPU {g['device_id']}: {note}")
     return "\n".join(lines) + "\n"
 
 
@@ -173,7 +204,7 @@ def cmd_status(a, out):
 
     st = XPUMonitorService(settings=_settings(a)).get_status()
     out.write(json.dumps(st, indent=2) + "\n" if a.json else clean(render_status(st)))  # upstream's words: no escapes
-    return EXIT_OK if st["xpu_manager"]["available"] else EXIT_UNAVAILABLE
+    return EXIT_OK if st["telemetry"]["available"] else EXIT_UNAVAILABLE
 
 
 def _json_error(a, out, code, detail):
@@ -266,12 +297,15 @@ def _loopback(address):
 
 
 def cmd_serve(a, out):
-    _settings(a)  # a configuration error stops here, before anything listens
+    settings = _settings(a)  # a configuration error stops here, before anything listens
     sock = bind(a.host, a.port)
     import uvicorn
 
     from xpu_ops.http_limits import uvicorn_config
+    from xpu_ops.monitor import XPUMonitorService, reset_xpu_monitor_service
     from xpu_ops.service import app
+
+    reset_xpu_monitor_service(XPUMonitorService(settings=settings))
 
     shown = f"[{a.host}]" if ":" in a.host else a.host
     if not _loopback(sock.getsockname()[0]):

@@ -92,6 +92,8 @@ def fleet_report(outcomes, check_ids, started: float, finished: float) -> dict:
             entry.update(status="ok" if rep["ok"] else "fail", ok=bool(rep["ok"]), exit=o.exit, error=None,
                          error_kind=None, summary=rep.get("summary"), environment=rep.get("environment"),
                          gpus=rep.get("gpus"), results={})
+            if rep.get("telemetry") is not None:
+                entry["telemetry"] = rep["telemetry"]
             for c in rep["checks"]:
                 entry["results"][c["id"]] = {k: c.get(k, "") for k in ("status", "title", "detail", "remedy")}
                 entry["results"][c["id"]]["evidence"] = c.get("evidence", {})
@@ -260,6 +262,8 @@ def render_prometheus(fleet: dict) -> str:
                                     value=fleet["timestamp"])
             yield GaugeMetricFamily("xpu_ops_last_run_duration_seconds", "Seconds the last fleet verify took",
                                     value=fleet["duration_seconds"])
+            from xpu_ops.gpu_prometheus import fleet_families  # the GPUs' readings, as GET /metrics has them
+            yield from fleet_families(fleet["hosts"])
 
     reg = CollectorRegistry(auto_describe=False)
     reg.register(_Fleet())

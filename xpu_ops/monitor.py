@@ -26,9 +26,10 @@ import re
 import sys
 import threading
 import time
-from concurrent.futures import Future
 
 from checks import xpum
+from xpu_ops.ttlcache import TTLCache  # noqa: F401 (xpu_ops.monitor.TTLCache, as before)
+from xpu_ops.sysfs_source import SysfsSourceMixin, source_and_root
 
 # The metrics every GPU (and tile) has, null when XPU Manager does not report one: the metric table's
 # (checks.xpum.metrics), in its order. Units: utilisation %, memory MiB, temperature C, power W, MHz, J.
@@ -99,7 +100,8 @@ class Settings:
 
     def __init__(self, urls=None, user=None, password=None, ca_file=None, insecure=False, timeout=3.0,
                  cache_seconds=2.0, python=None, torch_timeout=60.0, torch_cache_seconds=300.0,
-                 credentials_source="none", connection=None):
+                 credentials_source="none", connection=None, source="xpum", root="/"):
+        self.source, self.root = source, root  # telemetry source (from_env: auto), the tree sysfs reads
         self.connection = connection or xpum.ConnectionSettings(
             urls, user, password, ca_file=ca_file, insecure=insecure, timeout=timeout,
             credentials_source=credentials_source)
@@ -124,9 +126,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, env=None, url=None, credentials_file=None, ca_file=None, insecure=None, timeout=None,
-                 cache_seconds=None, python=None, torch_timeout=None):
+                 cache_seconds=None, python=None, torch_timeout=None, source=None, root=None):
         """Settings from the environment; explicit arguments (the CLI's options) win over it."""
         env = os.environ if env is None else env
+        source, root = source_and_root(env, source, root)  # XPU_OPS_SOURCE, XPU_OPS_ROOT (ConfigError)
         try:
             connection = xpum.ConnectionSettings.resolve(env, url=url, credentials_file=credentials_file,
                                                          ca_file=ca_file, insecure=insecure, timeout=timeout)
@@ -141,69 +144,7 @@ class Settings:
             raise ConfigError(f"--torch-timeout {torch_timeout!r} must be at least 1 s")
         torch_cache = _env_float(env, "XPU_OPS_TORCH_CACHE_SECONDS", 300.0)
         return cls(cache_seconds=cache_seconds, python=python, torch_timeout=torch_timeout,
-                   torch_cache_seconds=torch_cache, connection=connection)
-
-
-# --------------------------------------------------------------------------- the cache
-
-
-class TTLCache:
-    """key -> value (or the exception) for ``ttl`` seconds. Callers asking for a key that is being
-    computed wait for that one computation instead of starting another (a burst of polls at expiry
-    costs one upstream round)."""
-
-    def __init__(self, ttl, clock=time.monotonic):
-        self.ttl = float(ttl)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._entries: dict = {}  # key -> [Future, finished_at or None while running]
-
-    def get(self, key, compute):
-        with self._lock:
-            now = self._clock()
-            entry = self._entries.get(key)
-            owner = entry is None or (entry[1] is not None and now - entry[1] >= self.ttl)
-            if owner:
-                self._prune(now)
-                entry = [Future(), None]
-                self._entries[key] = entry
-        fut = entry[0]
-        if owner:
-            try:
-                fut.set_result(compute())
-            except BaseException as e:  # waiters get it too (an interrupt must not leave them hanging)
-                fut.set_exception(e)
-            finally:
-                with self._lock:
-                    entry[1] = self._clock()
-        return fut.result()
-
-    def running(self, key) -> bool:
-        """True while ``key`` is being computed."""
-        with self._lock:
-            entry = self._entries.get(key)
-            return entry is not None and entry[1] is None
-
-    def peek(self, key, default=None):
-        """The fresh, successful value of ``key`` without computing anything; else ``default``."""
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None or entry[1] is None or self._clock() - entry[1] >= self.ttl:
-                return default
-        if entry[0].exception() is not None:
-            return default
-        return entry[0].result()
-
-    def invalidate(self, key=None):
-        with self._lock:
-            if key is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(key, None)
-
-    def _prune(self, now):
-        for k in [k for k, (_, t) in self._entries.items() if t is not None and now - t >= self.ttl]:
-            del self._entries[k]
+                   torch_cache_seconds=torch_cache, connection=connection, source=source, root=root)
 
 
 # --------------------------------------------------------------------------- shaping
@@ -262,6 +203,8 @@ def _gpu_entry(g, fetched_at):
         "health": _health_shape(g.get("health")),
         "metrics": _metrics_shape(g.get("metrics")),
         "reason": err["message"] if err else None,
+        "source": "xpum", **{k: g[k] for k in ("source", "driver", "sources", "unavailable", "limits", "engines",
+                                               "notes") if k in g},
         "_fetched_at": fetched_at,
         "_info": {k: v for k, v in g.items() if k not in ("health", "metrics", "error")},
     }
@@ -309,7 +252,7 @@ def pytorch_gpu(probe: dict) -> dict:
 AUTH_RETRY_SECONDS = 600  # after a 401, the next login no sooner than this (security review F22)
 
 
-class XPUMonitorService:
+class XPUMonitorService(SysfsSourceMixin):
     """PyTorch + XPU Manager, as the users' backends expect it (see README "GPU status and metrics API").
 
     Thread-safe. Answers from XPU Manager (successes and failures alike) are reused for
@@ -400,6 +343,8 @@ class XPUMonitorService:
 
     def _upstream(self, fn):
         """fn(client) with a connected client; XpumError -> GPUNotFound / XPUManagerUnavailable."""
+        if fn != self._ping and self.source == "sysfs":  # the ping always asks XPU Manager
+            return self._sysfs_round(fn)
         client = self._cache.get("connect", self._connect)
         with self._lock:
             self.upstream_rounds += 1
@@ -524,11 +469,13 @@ class XPUMonitorService:
         """The body of GET /api/v1/analytics/gpu/metrics: {"device_id", "health", "metrics", "timestamp"}."""
         g = self._gpu(device_id)
         return copy.deepcopy({"device_id": device_id, "health": g["health"], "metrics": g["metrics"],
-                              "timestamp": g["_fetched_at"]})
+                              "timestamp": g["_fetched_at"], "source": g["source"]})
 
     def get_manager_status(self) -> dict:
         """The ``xpu_manager`` part of the status: available, url, line, version, gpus (health and
         metrics each), reason (why not available, else None), timestamp (when fetched)."""
+        if self.source == "sysfs":  # XPU Manager is not asked (--source sysfs) or does not answer (auto)
+            return self._manager_not_asked()
         try:
             gpus = self._overview()
         except MonitorError as e:
@@ -565,8 +512,9 @@ class XPUMonitorService:
         if self._torch_cache.peek("probe") is None:
             self.start_pytorch_probe()  # runs while XPU Manager is asked
         manager = self.get_manager_status()
+        telemetry = self.get_telemetry_status(manager)
         at = manager.pop("timestamp")
-        return {"pytorch_gpu": self.get_pytorch_gpu(), "xpu_manager": manager, "timestamp": at}
+        return {"pytorch_gpu": self.get_pytorch_gpu(), "xpu_manager": manager, "telemetry": telemetry, "timestamp": at}
 
     def close(self):
         with self._lock:

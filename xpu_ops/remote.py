@@ -278,6 +278,8 @@ def checks_argv(a) -> list:
             argv += ["--" + flag.replace("_", "-"), str(v)]
     if a.insecure:
         argv.append("--insecure")
+    if getattr(a, "prometheus", None):  # the textfile carries the GPUs' readings (xpu_ops.gpu_prometheus)
+        argv.append("--telemetry")
     return argv
 
 

@@ -3,6 +3,7 @@
     GET /api/v1/analytics/gpu/status            pytorch_gpu + xpu_manager (200 even when XPU Manager is down)
     GET /api/v1/analytics/gpu/metrics?device_id=N   one GPU: 404 unknown id, 422 invalid id, 503 XPU Manager down
     GET /api/v1/health                          this service and its XPU Manager (always 200)
+    GET /metrics                                the GPU readings in the Prometheus text format (xpu_ops.gpu_prometheus)
     GET /openapi.json                           the OpenAPI document
 
 Run it with ``invoke serve`` / ``python -m xpu_ops serve`` (uvicorn, 127.0.0.1:12788 by default).
@@ -17,7 +18,7 @@ from typing import Dict, List, Literal, Optional, Union
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -83,6 +84,14 @@ class Gpu(BaseModel):
     health: Health
     metrics: Metrics
     reason: Optional[str] = Field(None, description="why this GPU's data is missing (e.g. it vanished)")
+    source: Literal["xpum", "sysfs"] = Field("xpum", description="where the readings come from")
+    driver: Optional[str] = Field(None, description="kernel driver (sysfs source)")
+    sources: Dict[str, str] = Field(default_factory=dict, description="sysfs: the kernel file of each reading")
+    unavailable: Dict[str, str] = Field(default_factory=dict, description="sysfs: why a reading is null")
+    limits: Dict[str, Optional[float]] = Field(default_factory=dict,
+                                               description="sysfs: power limits, W (sustained PL1, rated TDP)")
+    engines: Dict[str, float] = Field(default_factory=dict, description="sysfs: busy % per engine class")
+    notes: List[str] = Field(default_factory=list, description="sysfs: what the readings do not cover")
 
 
 class PytorchGpu(BaseModel):
@@ -108,9 +117,19 @@ class XpuManager(ManagerInfo):
     gpus: List[Gpu] = Field(default_factory=list)
 
 
+class Telemetry(BaseModel):
+    source: Literal["xpum", "sysfs"] = Field(..., description="XPU Manager, or the kernel's files (sysfs)")
+    available: bool
+    root: Optional[str] = Field(None, description="the host tree read (sysfs source)")
+    gpus: List[Gpu] = Field(default_factory=list)
+    reason: Optional[str] = None
+    timestamp: str
+
+
 class Status(BaseModel):
     pytorch_gpu: PytorchGpu
     xpu_manager: XpuManager
+    telemetry: Telemetry = Field(..., description="the GPUs' readings from the source in use")
     timestamp: str = Field(..., description="when the data was fetched from XPU Manager (ISO 8601, UTC)")
 
 
@@ -118,6 +137,7 @@ class GpuMetrics(BaseModel):
     device_id: int
     health: Health
     metrics: Metrics
+    source: Literal["xpum", "sysfs"] = Field("xpum", description="where the readings come from")
     timestamp: str = Field(..., description="when the data was fetched from XPU Manager (ISO 8601, UTC)")
 
 
@@ -226,6 +246,15 @@ def create_app(monitor: Optional[XPUMonitorService] = None) -> FastAPI:
         info = mon().manager_info()
         return {"status": "ok" if info["available"] else "degraded", "service": "xpu-ops",
                 "version": API_VERSION, "xpu_manager": info, "timestamp": now_iso()}
+
+    @app.get("/metrics", response_class=Response, summary="GPU readings, Prometheus text format",
+             responses={200: {"content": {"text/plain": {}}}})
+    def metrics():
+        """The readings of GET /api/v1/analytics/gpu/status's ``telemetry``, labelled by PCI address."""
+        from xpu_ops.gpu_prometheus import exposition
+
+        body, ctype = exposition(mon().get_telemetry_status())
+        return Response(body, media_type=ctype)
 
     return app
 

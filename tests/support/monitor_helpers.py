@@ -28,7 +28,8 @@ class FakeClock:
 
 def monitor_for(srv, clock=None, probe=FAKE_PROBE, **env):
     """A monitor configured through the environment variables, as the service is."""
-    e = {"XPU_MANAGER_URL": srv.url, "XPU_MANAGER_PASSWORD": DEFAULT_PASSWORD}
+    e = {"XPU_MANAGER_URL": srv.url, "XPU_MANAGER_PASSWORD": DEFAULT_PASSWORD,
+         "XPU_OPS_SOURCE": "xpum"}  # these monitors stand for XPU Manager: no sysfs fallback
     if srv.ca_file:
         e["XPU_MANAGER_CA_FILE"] = srv.ca_file
     e.update(env)

@@ -46,14 +46,14 @@ from tests.support.xpum_standins import (
 def test_status_1x_several_gpus_shapes_and_units():
     with Xpum1Rest(gpus=three_gpus()) as srv:
         st = monitor_for(srv).get_status()
-    assert set(st) == {"pytorch_gpu", "xpu_manager", "timestamp"}
+    assert set(st) == {"pytorch_gpu", "xpu_manager", "telemetry", "timestamp"}
     x = st["xpu_manager"]
     assert x["available"] is True and x["reason"] is None
     assert (x["line"], x["version"], x["url"]) == ("1.x", "1.2.41", srv.url)
     assert [g["device_id"] for g in x["gpus"]] == [0, 1, 2]
     arc, mx, flex = x["gpus"]
     assert arc["device_name"] == "Intel(R) Arc(TM) A770 Graphics" and arc["pci_bdf_address"] == "0000:03:00.0"
-    assert set(arc) == {"device_id", "device_name", "pci_bdf_address", "health", "metrics", "reason"}
+    assert set(arc) == {"device_id", "device_name", "pci_bdf_address", "health", "metrics", "reason", "source"}
     m = arc["metrics"]
     assert CONTRACT_METRICS <= set(m)
     assert m["gpu_utilization"] == 12.5  # %
@@ -114,7 +114,7 @@ def test_upstream_stats_sample_units():
     assert t0["energy_interval"] == pytest.approx(6159.791)
     assert body["health"] == health
     assert (health["status"], health["temperature"], health["power_usage"]) == ("healthy", 37.0, 63.26)
-    assert set(body) == {"device_id", "health", "metrics", "timestamp"}
+    assert set(body) == {"device_id", "health", "metrics", "timestamp", "source"}
 
 
 def test_counters_value_only_entries():

@@ -71,7 +71,7 @@ def test_status_over_http_1x_contract():
         r = live.get(STATUS)
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     st = r.json()
-    assert set(st) == {"pytorch_gpu", "xpu_manager", "timestamp"}
+    assert set(st) == {"pytorch_gpu", "xpu_manager", "telemetry", "timestamp"}
     assert {"available", "device", "count", "names", "intel_extension"} <= set(st["pytorch_gpu"])
     assert st["pytorch_gpu"]["device"] == "xpu:0"
     x = st["xpu_manager"]
@@ -92,7 +92,7 @@ def test_metrics_over_http_upstream_sample_units():
         default = live.get(METRICS)
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"device_id", "health", "metrics", "timestamp"} and body["device_id"] == 1
+    assert set(body) == {"device_id", "health", "metrics", "timestamp", "source"} and body["device_id"] == 1
     m = body["metrics"]
     assert m["power_usage"] == 63.26 and m["energy_interval"] == pytest.approx(16169.744)  # W, J
     assert m["memory_used"] == pytest.approx(8249.875) and m["memory_total"] == 131072.0  # MiB
