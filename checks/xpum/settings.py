@@ -154,7 +154,12 @@ def read_credentials_file(path: str) -> tuple:
 
 
 def loose_mode(path: str):
-    """A one-line warning when the credentials file can be read by its group or others, else None."""
+    """A one-line warning when the credentials file can be read by its group or others, else None. Not for a
+    systemd credential ($CREDENTIALS_DIRECTORY, LoadCredential=): systemd makes that private copy 0440 for the
+    service's own group on a directory only the service can enter."""
+    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+    if cred_dir and os.path.dirname(os.path.realpath(path)) == os.path.realpath(cred_dir):
+        return None
     try:
         mode = os.stat(path).st_mode & 0o777
     except OSError:

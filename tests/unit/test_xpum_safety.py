@@ -176,3 +176,23 @@ def test_a_loose_credentials_file_is_warned(tmp_path):
     os.chmod(f, 0o600)
     with Xpum1Rest(tls=False) as srv:
         assert gather(url=srv.url, env={}, credentials_file=str(f))["notes"] == []
+
+
+def test_a_systemd_credential_is_not_warned(tmp_path, monkeypatch):
+    """systemd hands LoadCredential= files to the service as 0440 in $CREDENTIALS_DIRECTORY
+    (deploy/xpu-ops-api.service):
+    that private copy is not a loose file; the same mode elsewhere still is."""
+    from checks.xpum.settings import loose_mode
+
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    f = creds / "xpum"
+    f.write_text(f"xpumadmin:{DEFAULT_PASSWORD}\n")
+    os.chmod(f, 0o440)
+    assert "readable by its group" in loose_mode(str(f))
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    assert loose_mode(str(f)) is None
+    other = tmp_path / "elsewhere"
+    other.write_text("u:p\n")
+    os.chmod(other, 0o440)
+    assert "readable by its group" in loose_mode(str(other))
