@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from checks.foreign import clean
 from xpu_ops import remote
 from xpu_ops.inventory import UsageError  # noqa: F401  (re-exported for the commands)
 
@@ -58,7 +59,8 @@ def run_one(t, payload, argv, timeout) -> Ran:
         out.error = "cannot run %s: %s" % (cmd[0], e.strerror or e)
         return out
     out.seconds = time.monotonic() - t0
-    out.code, out.stdout, out.stderr = r.returncode, r.stdout, r.stderr.decode("utf-8", "replace")
+    # a host's stderr is foreign text: terminal escapes never reach our terminal (F14)
+    out.code, out.stdout, out.stderr = r.returncode, r.stdout, clean(r.stderr.decode("utf-8", "replace"))
     last = remote._last_line(out.stderr)
     if r.returncode == remote.RC_SSH and t.connection == "ssh":
         out.error = "ssh: %s%s" % (last.removeprefix("ssh: ") or "connection failed", remote._ssh_hint(last, t))

@@ -317,3 +317,15 @@ def test_firmware_module_amc_is_every_card_at_once(smi, tmp_path):
         out[state] = json.loads(r.stdout.split("=>", 1)[1])["gpus"][0]
     assert out["planned"]["current"] == "6.5.0.0" and "no AMC image version" in out["planned"]["image"]
     assert out["updated"]["after"] == "6.5.1.0"
+
+
+def test_a_hosts_terminal_escapes_do_not_reach_our_terminal(monkeypatch):
+    """F14 for diag and bundle: what a host writes on stderr is foreign text (escaped before anyone prints it)."""
+    from types import SimpleNamespace
+
+    from xpu_ops import hostrun, remote
+
+    noisy = ["sh", "-c", r"printf '\033]0;owned\007bad\n' >&2; exit 3"]
+    monkeypatch.setattr(remote, "ssh_command", lambda t, argv: noisy)
+    r = hostrun.run_one(SimpleNamespace(python="python3", connection="ssh"), b"", [], 10)
+    assert r.code == 3 and "\x1b" not in r.stderr and "\x07" not in r.stderr and "bad" in r.stderr
