@@ -58,6 +58,13 @@ def _unknown_gpu(g, where, mods):
             update)
 
 
+def _quote(word):
+    """A name read from the host, quoted for a remedy the person pastes (shlex only on this rare path)."""
+    import shlex
+
+    return shlex.quote(word)
+
+
 @check("kernel.driver", "Kernel driver (i915/xe) bound", needs=("platform", "pci", "modules"))
 def kernel_driver(f):
     why = _skip_reason(f)
@@ -238,11 +245,12 @@ def dri_access(f):
             notes.append("%s cannot open %s read-write (mode %s, group %s; %s's groups: %s)" % (
                 user["name"], n["node"], oct(n["mode"])[2:], group, user["name"], ",".join(user["groups"]) or "-"))
             if n["mode"] & 0o060 == 0o060:
-                remedies.append("sudo usermod -aG %s %s   # then log out and back in" % (group, user["name"]))
+                remedies.append("sudo usermod -aG %s %s   # then log out and back in" % (
+                    _quote(group), _quote(user["name"])))  # names come from the host: quoted to paste
             else:
                 remedies.append("the node's mode %s denies its group: sudo chmod 660 %s (udev rule: "
                                 "SUBSYSTEM==\"drm\", KERNEL==\"renderD*\", GROUP=\"render\", MODE=\"0660\")"
-                                % (oct(n["mode"])[2:], n["node"]))
+                                % (oct(n["mode"])[2:], _quote(n["node"])))
             continue
         if how == "group" and user.get("session_gids") is not None and n["gid"] not in user["session_gids"]:
             statuses.append(WARN)

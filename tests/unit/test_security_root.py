@@ -196,3 +196,19 @@ def test_f14_terminal_escapes_from_the_tree_reach_neither_terminal_nor_junit(tmp
     for out in (t.stdout, t.stderr, junit, r.stdout):
         assert not any(ch in out for ch in "\x1b\x07\x9b\r\x00"), repr(out[:300])
     assert "\\x1b]0;owned\\x07" in t.stdout                 # shown, not obeyed
+
+
+
+def test_a_group_name_from_the_tree_is_quoted_in_the_remedy(tmp_path):
+    """The render node's group name comes from the root's /etc/group: the remedy pasted as printed adds the user
+    to that one group, it never runs a second command."""
+    from tests.support import hosttree as ht
+    from tests.support.verify_run import check_of, run_json
+
+    root = tmp_path / "t"
+    ht.PRESETS["render_not_accessible"](root)
+    group = root / "etc" / "group"
+    group.write_text(group.read_text().replace("render:", "render;touch${IFS}/tmp/owned:"))
+    _, rep = run_json("--root", root, "--user", "alice", "--only", "dri.access")
+    remedy = check_of(rep, "dri.access")["remedy"]
+    assert "sudo usermod -aG 'render;touch${IFS}/tmp/owned' alice" in remedy, remedy
