@@ -60,11 +60,11 @@ class XPUManagerUnavailable(MonitorError):
 class GPUNotFound(MonitorError, LookupError):
     """No GPU with that id (never was, or it vanished). ``known`` lists the ids XPU Manager reports."""
 
-    def __init__(self, device_id, known=(), message=None):
+    def __init__(self, device_id, known=(), message=None, lister="XPU Manager"):
         self.device_id = device_id
         self.known = list(known)
         listed = ", ".join(str(i) for i in self.known) or "none"
-        super().__init__(message or f"GPU {device_id} not found (XPU Manager lists GPU ids: {listed})")
+        super().__init__(message or f"GPU {device_id} not found ({lister} lists GPU ids: {listed})")
 
 
 class InvalidDeviceId(MonitorError, ValueError):
@@ -435,7 +435,7 @@ class XPUMonitorService(SysfsSourceMixin):
         if device_id not in self._known_ids:
             known = [g["device_id"] for g in self._list()]
             if device_id not in known:
-                raise GPUNotFound(device_id, known)
+                raise GPUNotFound(device_id, known, lister=self._lister())
 
         def fetch():
             state = self._upstream(lambda c: c.gpu_state(device_id))
@@ -447,7 +447,11 @@ class XPUMonitorService(SysfsSourceMixin):
             self._cache.invalidate("overview")
             self._known_ids = [i for i in self._known_ids if i != device_id]
             raise GPUNotFound(device_id, self._known_ids,
-                              message=f"GPU {device_id} not found (it vanished from XPU Manager)") from None
+                              message=f"GPU {device_id} not found (it vanished from {self._lister()})") from None
+
+    def _lister(self) -> str:
+        """Who listed the GPU ids, for "not found": XPU Manager, or the kernel on the sysfs source."""
+        return "the kernel (sysfs)" if self.source == "sysfs" else "XPU Manager"
 
     # -- the contract
     def get_gpu_list(self) -> list:

@@ -70,6 +70,7 @@ def test_sysfs_status_metrics_and_prometheus_over_uvicorn(tmp_path):
     assert one.status_code == 200 and one.json()["source"] == "sysfs"
     assert one.json()["metrics"]["temperature"] == 61.5
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert "the kernel (sysfs) lists GPU ids: 0" in missing.json()["detail"]  # not XPU Manager: it was not asked
     assert prom.status_code == 200 and prom.headers["content-type"].startswith("text/plain")
     s = samples(prom.text)
     labels = frozenset({"pci_address": gpu, "device_id": "0", "source": "sysfs"}.items())
