@@ -118,7 +118,8 @@ def _start_xpum(opts, root, facts):
 
 def _services(opts, root, facts):
     wait = min(opts.xpum.timeout if opts.xpum else opts.timeout or 3.0, 2.0)
-    return F.service_facts(root, timeout=wait, env=opts.env)
+    from checks.presence import service_facts
+    return service_facts(root, timeout=wait, env=opts.env)
 
 
 class _Torch:
