@@ -20,6 +20,8 @@ import re
 import sys
 from pathlib import Path
 
+from tools._generated import write_or_check
+
 REPO = Path(__file__).resolve().parent.parent
 TABLE = REPO / "checks" / "gpu_families.json"
 SNAPSHOT = REPO / "tools" / "pciids_snapshot.json"
@@ -165,14 +167,8 @@ def main(argv=None):
         except ValueError as e:
             raise InputError("%s: not JSON (%s)" % (a.table, e)) from None
         new = dump_table(regenerate(table, macros, source))
-        if a.check:
-            if new != dump_table(table):
-                print("%s is stale: run python -m tools.pciids table" % a.table)
-                return 1
-            return 0
-        Path(a.table).write_text(new)
-        print("wrote %s" % a.table)
-        return 0
+        return write_or_check(a.table, new, dump_table(table), a.check,
+                              "%s is stale: run python -m tools.pciids table" % a.table)
     except InputError as e:
         print("pciids: %s" % e, file=sys.stderr)
         return 2

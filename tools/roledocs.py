@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from tools._generated import write_or_check
+
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,16 +154,8 @@ def main(argv=None):
         return 2
     out = Path(a.output)
     current = out.read_text() if out.is_file() else None
-    if a.check:
-        if current != text:
-            print("roledocs: %s is stale: run python -m tools.roledocs" % a.output, file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        print("wrote %s" % a.output)
-    return 0
+    return write_or_check(out, text, current, a.check,
+                          "roledocs: %s is stale: run python -m tools.roledocs" % a.output, sys.stderr)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from tools._generated import write_or_check
+
 REPO = Path(__file__).resolve().parent.parent
 TABLE = REPO / "checks" / "gpu_families.json"
 README = REPO / "README.md"
@@ -90,14 +92,8 @@ def main(argv=None):
     except (OSError, ValueError, KeyError) as e:
         print("supporttable: %s" % e, file=sys.stderr)
         return 2
-    if a.check:
-        if new != text:
-            print("%s: the support table is stale: run python -m tools.supporttable" % a.readme)
-            return 1
-        return 0
-    Path(a.readme).write_text(new)
-    print("wrote %s" % a.readme)
-    return 0
+    return write_or_check(a.readme, new, text, a.check,
+                          "%s: the support table is stale: run python -m tools.supporttable" % a.readme)
 
 
 if __name__ == "__main__":
