@@ -20,7 +20,9 @@ def _q(s):
 def _parse_errors_exit_2():
     """invoke ends its own parse errors (an unknown option, a missing value, an unknown task) with exit 1, which
     for verify means "a check failed": here they are usage errors, one line and exit 2 as for every entry point.
-    (Only options given before any task name are parsed before this file loads: `invoke --bogus` stays 1.)"""
+    invoke's core parser leaves options it does not know (`invoke --bogus verify`) to the task parser, so those
+    end here too. What invoke itself does before this file loads stays invoke's (exit 1): a collection it cannot
+    find (`-c NAME`, run outside the checkout) or a config file it cannot read (`-f FILE`)."""
     from invoke import Exit, ParseError
     from invoke.program import Program
 

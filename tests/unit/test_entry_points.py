@@ -63,7 +63,8 @@ def test_a_typo_exits_2_with_one_line_everywhere(cmd):
 
 
 @pytest.mark.parametrize("args", [("verify", "--timeout"), ("provision", "--host"), ("no-such-task",),
-                                  ("metrics", "--device-id"), ("verify", "--json", "--nope", "x")])
+                                  ("metrics", "--device-id"), ("verify", "--json", "--nope", "x"),
+                                  ("--bogus", "verify"), ("-z", "verify"), ("--bogus",)])
 def test_invoke_parse_errors_are_usage_errors(args):
     r = _run(_argv(["invoke", *args]))
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, (r.returncode, r.stderr)
