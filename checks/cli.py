@@ -41,6 +41,8 @@ OPTIONS = (
                           "host's")),
     ("--facts", dict(action="store_true", help="print the host facts the Ansible roles decide on (JSON) and exit; "
                      "honours --root")),
+    ("--facts-state", dict(metavar="JSON", help="with --facts: also read the state the roles manage, as "
+                           "{\"users\": [...], \"groups\": [...], \"files\": [...], \"dpkg\": true}")),
 )
 
 
@@ -62,7 +64,7 @@ class _Args:
         self.__dict__.update(values)
 
 
-def _facts(root):
+def _facts(root, query=None):
     import json
 
     from checks import role_facts
@@ -70,7 +72,15 @@ def _facts(root):
     if not os.path.isdir(root):
         print("xpu-ops verify: error: --root %s: no such directory" % root, file=sys.stderr)
         return EXIT_USAGE
-    print(json.dumps(role_facts.gather(HostRoot(root)), sort_keys=True, default=str))
+    if query is not None:
+        try:
+            query = json.loads(query)
+        except ValueError:
+            query = None
+        if not isinstance(query, dict):
+            print("xpu-ops verify: error: --facts-state: not a JSON object", file=sys.stderr)
+            return EXIT_USAGE
+    print(json.dumps(role_facts.gather(HostRoot(root), query), sort_keys=True, default=str))
     return EXIT_OK
 
 
@@ -116,7 +126,7 @@ def main(argv=None):
         print("xpu-ops verify: error: %s (see --help)" % e, file=sys.stderr)
         return EXIT_USAGE
     if a.facts:
-        return _facts(a.root)
+        return _facts(a.root, a.facts_state)
     if a.list:
         for c in engine.REGISTRY.values():
             print("%-14s %s" % (c.id, c.title))

@@ -4,9 +4,14 @@ The roles (intel_gpu_driver, xpumanager) need the Intel GPUs and their families,
 Secure Boot, the running kernel's headers and the render nodes' group. Platform (WSL2, /dev/dxg,
 container) and PCI facts are the checks' own (``checks.facts``): one set of rules for verify and
 provisioning. Secure Boot, kernel headers and render-node groups only the roles read, so they live
-here. Read-only; the result is plain JSON (the action plugin ``xpu_ops_host_facts`` returns it).
+here. ``state`` reads, in the same round trip, what the roles would otherwise ask of the host one task at a
+time (users and their groups, groups, the files they manage, dpkg's state): a converged host then costs no
+further round trip, and a task runs only where the host differs. Read-only; the result is plain JSON (the
+action plugin ``xpu_ops_host_facts`` returns it).
 """
+import hashlib
 import re
+import stat
 
 from checks import facts as F
 
@@ -50,8 +55,96 @@ def render_nodes(root):
     return out
 
 
-def gather(root):
-    """{platform, pci, boot, render_nodes}: what `--facts` prints."""
+# dpkg states of a package that is there (the second letter of db:Status-Abbrev is not n or c), and those a
+# run cut half-way leaves, which `dpkg --audit` reports and `dpkg --configure -a` finishes (dpkg(1), "Package
+# states"; dpkg's src/main/enquiry.c audit table).
+_DPKG_GONE = {"not-installed", "config-files"}
+_DPKG_HALF = {"half-installed", "unpacked", "half-configured", "triggers-awaited", "triggers-pending"}
+FILE_LIMIT = 1 << 20           # a file the roles manage is small: a larger one is "differs" (no checksum)
+
+
+def _accounts(root, users, groups):
+    """{"users": {name: {"exists", "groups"}}, "groups": {name: exists}}: through NSS (pwd/grp, as getent and
+    Ansible's user and group modules read them) on the real root, else the tree's /etc/passwd and /etc/group."""
+    if root.is_real:
+        import grp
+        import pwd
+        all_groups = [(g.gr_name, g.gr_gid, list(g.gr_mem)) for g in grp.getgrall()]
+
+        def user(name):
+            try:
+                return pwd.getpwnam(name).pw_gid
+            except KeyError:
+                return None
+    else:
+        all_groups = [(g[0], F._int(g[2], 10), [m for m in g[3].split(",") if m]) for g in F.read_groups(root)]
+        passwd = {r[0]: F._int(r[3], 10) for r in F._parse_colon_file(root.read("/etc/passwd"), 7)}
+
+        def user(name):
+            return passwd.get(name)
+    out_users = {}
+    for name in users:
+        gid = user(name)
+        member = {g for g, i, mem in all_groups if name in mem or (gid is not None and i == gid)}
+        out_users[name] = {"exists": gid is not None, "groups": sorted(member)}
+    names = {g for g, _, _ in all_groups}
+    return {"users": out_users, "groups": {g: g in names for g in groups}}
+
+
+def _file(root, path):
+    """exists, kind (file, dir, link, other), mode ("0644"), uid, gid, and a regular file's sha1."""
+    st = root.lstat(path)
+    if st is None:
+        return {"exists": False}
+    kind = ("file" if stat.S_ISREG(st.st_mode) else "dir" if stat.S_ISDIR(st.st_mode)
+            else "link" if stat.S_ISLNK(st.st_mode) else "other")
+    out = {"exists": True, "kind": kind, "mode": "%04o" % stat.S_IMODE(st.st_mode), "uid": st.st_uid,
+           "gid": st.st_gid, "sha1": None}
+    if kind == "file":
+        data = root.read_bytes(path, FILE_LIMIT + 1)
+        if data is not None and len(data) <= FILE_LIMIT:
+            out["sha1"] = hashlib.sha1(data).hexdigest()
+    return out
+
+
+def _dpkg(root):
+    """{"installed": names, "interrupted": bool} from /var/lib/dpkg/status and its journal (updates/), as
+    `dpkg-query -W` and `dpkg --audit` read them; None without dpkg."""
+    data = root.read_bytes("/var/lib/dpkg/status", 256 << 20)
+    if data is None:
+        return None
+    installed, interrupted = [], False
+    for stanza in data.decode("utf-8", "replace").split("\n\n"):
+        name = status = None
+        for line in stanza.splitlines():
+            if line.startswith("Package:"):
+                name = line[8:].strip()
+            elif line.startswith("Status:"):
+                status = line[7:].split()
+        if not name or not status or len(status) != 3:
+            continue
+        if status[2] not in _DPKG_GONE:
+            installed.append(name)
+        if status[1] != "ok" or status[2] in _DPKG_HALF:
+            interrupted = True
+    journal = [n for n in root.listdir("/var/lib/dpkg/updates") if n.isdigit()]
+    return {"installed": sorted(set(installed)), "interrupted": interrupted or bool(journal)}
+
+
+def state(root, query):
+    """What the roles would otherwise ask task by task: query {"users": [...], "groups": [...], "files": [...],
+    "dpkg": bool}; each answer under the same key."""
+    out = _accounts(root, query.get("users") or [], query.get("groups") or [])
+    out["files"] = {p: _file(root, p) for p in query.get("files") or [] if isinstance(p, str) and p.startswith("/")}
+    out["dpkg"] = _dpkg(root) if query.get("dpkg") else None
+    return out
+
+
+def gather(root, query=None):
+    """{platform, pci, boot, render_nodes[, state]}: what `--facts` prints (state with `--facts-state QUERY`)."""
     platform = F.platform_facts(root)
-    return {"platform": platform, "pci": F.pci_facts(root), "boot": boot_facts(root, platform["kernel"]),
-            "render_nodes": render_nodes(root)}
+    out = {"platform": platform, "pci": F.pci_facts(root), "boot": boot_facts(root, platform["kernel"]),
+           "render_nodes": render_nodes(root)}
+    if query is not None:
+        out["state"] = state(root, query)
+    return out

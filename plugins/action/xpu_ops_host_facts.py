@@ -34,7 +34,7 @@ def _runner():
 
 
 class ActionModule(ActionBase):
-    _VALID_ARGS = frozenset(("root", "python"))
+    _VALID_ARGS = frozenset(("root", "python", "state"))
 
     def _python(self, task_vars):
         """The host's python: the task's, else the inventory's, else the one Ansible discovered, else python3."""
@@ -54,6 +54,11 @@ class ActionModule(ActionBase):
         python_args, pyz, zipapp = _runner()
         argv = shlex.split(self._python(task_vars)) + python_args + ["--facts", "--root",
                                                                       self._task.args.get("root") or "/"]
+        query = self._task.args.get("state")
+        if query:
+            if not isinstance(query, dict):
+                raise AnsibleActionFail("xpu_ops_host_facts: state must be a dict (users, groups, files, dpkg)")
+            argv += ["--facts-state", json.dumps(query, sort_keys=True)]
         if self._is_pipelining_enabled("new"):
             # Where Ansible pipelines modules (their code on stdin, under become too), the archive goes the same way.
             res = self._low_level_execute_command(" ".join(shlex.quote(a) for a in argv), sudoable=True,

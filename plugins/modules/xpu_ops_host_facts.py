@@ -20,6 +20,12 @@ options:
   python:
     description: The host's python3; default the interpreter Ansible uses there.
     type: str
+  state:
+    description:
+      - Also read, in the same round trip, the state a role manages, so that on a converged host no further
+        task has to ask the host (checks/role_facts.py C(state)).
+      - C(users) (list of names), C(groups) (list of names), C(files) (list of absolute paths), C(dpkg) (bool).
+    type: dict
 author: xpu-ops
 """
 
@@ -46,4 +52,11 @@ render_nodes:
   description: Every /dev/dri/renderD* with its gid and group.
   type: list
   returned: always
+state:
+  description:
+    - C(users) {name {exists, groups}} (through NSS, as getent reads them); C(groups) {name exists};
+      C(files) {path {exists, kind (file, dir, link, other), mode ("0644"), uid, gid, sha1 (regular files up to
+      1 MiB)}}; C(dpkg) {installed (names), interrupted (what dpkg --audit reports, or dpkg's journal)} or null.
+  type: dict
+  returned: when state is given
 """

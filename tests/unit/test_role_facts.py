@@ -136,3 +136,93 @@ def test_action_plugin_in_check_mode_leaves_nothing_on_the_host(tmp_path, pipeli
     seen = json.loads(out.read_text())
     assert seen == {"families": [["arc-b"], []], "wsl2": [False, True], "changed": False}
     assert not list(remote_tmp.glob("*")), "something was left in the host's temp folder"
+
+
+# ------------------------------------------------------------------ the state the roles manage (one round trip)
+
+DPKG_STATUS = """Package: clinfo
+Status: install ok installed
+Version: 3.0.23.01.25-1
+
+Package: intel-opencl-icd
+Status: install ok half-configured
+Version: 22.43.24595.41-1
+
+Package: vainfo
+Status: deinstall ok config-files
+Version: 2.12.0+ds1-1
+
+Package: libze1
+Status: install ok unpacked
+Version: 1.8.12-1
+
+Package: gone
+Status: purge ok not-installed
+"""
+
+
+def state_of(root, query):
+    return facts(root, "--facts-state", json.dumps(query))["state"]
+
+
+def test_state_reads_users_groups_files_and_dpkg_of_the_tree(tmp_path):
+    tree = ht.arc_a_i915(tmp_path / "t")
+    tree.write("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\ngpuuser:x:1000:1000::/home/gpuuser:/bin/sh\n")
+    tree.write("/etc/group", "root:x:0:\nvideo:x:44:gpuuser\nrender:x:105:\ngpuuser:x:1000:\n")
+    tree.write("/etc/modprobe.d/intel-gpu.conf", "options i915 enable_guc=3\n", mode=0o600)
+    tree.write("/var/lib/dpkg/status", DPKG_STATUS)
+    s = state_of(tree.root, {"users": ["gpuuser", "nobody"], "groups": ["render", "video", "nosuch"],
+                             "files": ["/etc/modprobe.d/intel-gpu.conf", "/etc/modprobe.d", "/etc/none", "relative"],
+                             "dpkg": True})
+    assert s["users"] == {"gpuuser": {"exists": True, "groups": ["gpuuser", "video"]},   # primary group included
+                          "nobody": {"exists": False, "groups": []}}
+    assert s["groups"] == {"render": True, "video": True, "nosuch": False}
+    conf = s["files"]["/etc/modprobe.d/intel-gpu.conf"]
+    assert conf["kind"] == "file" and conf["mode"] == "0600"
+    assert conf["sha1"] == __import__("hashlib").sha1(b"options i915 enable_guc=3\n").hexdigest()
+    assert s["files"]["/etc/modprobe.d"]["kind"] == "dir" and s["files"]["/etc/none"] == {"exists": False}
+    assert "relative" not in s["files"]
+    # dpkg-query -W counts every state but not-installed and config-files; --audit reports half-configured/unpacked
+    assert s["dpkg"] == {"installed": ["clinfo", "intel-opencl-icd", "libze1"], "interrupted": True}
+
+
+def test_state_dpkg_clean_and_journal(tmp_path):
+    tree = ht.arc_a_i915(tmp_path / "t")
+    tree.write("/var/lib/dpkg/status", "Package: clinfo\nStatus: install ok installed\n")
+    assert state_of(tree.root, {"dpkg": True})["dpkg"] == {"installed": ["clinfo"], "interrupted": False}
+    tree.write("/var/lib/dpkg/updates/0003", "Package: clinfo\nStatus: install ok installed\n")
+    assert state_of(tree.root, {"dpkg": True})["dpkg"]["interrupted"] is True   # dpkg's journal not yet merged
+    assert state_of(tree.root, {})["dpkg"] is None
+
+
+@pytest.mark.parametrize("query", ["[1, 2]", "{not json"])
+def test_state_query_must_be_an_object(tmp_path, query):
+    r = subprocess.run([sys.executable, "-m", "checks", "--facts", "--root", str(tmp_path), "--facts-state", query],
+                       cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def _state_filter():
+    spec = importlib.util.spec_from_file_location("xpu_ops_state", REPO / "plugins/filter/xpu_ops_state.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.host_file_differs
+
+
+def test_host_file_differs_only_saves_a_round_trip_where_the_file_is_exactly_so():
+    import hashlib
+    differs = _state_filter()
+    text = "options i915 enable_guc=3\n"
+    seen = {"exists": True, "kind": "file", "mode": "0644", "uid": 0, "gid": 0,
+            "sha1": hashlib.sha1(text.encode()).hexdigest()}
+    files = {"/f": seen, "/d": {"exists": True, "kind": "dir", "mode": "0755", "uid": 0, "gid": 0, "sha1": None}}
+    assert differs(files, "/f", text) is False
+    assert differs(files, "/f", text + "x") is True                     # content
+    assert differs(files, "/f", text, mode="0600") is True              # mode
+    assert differs({"/f": dict(seen, uid=1000)}, "/f", text) is True    # owner
+    assert differs({"/f": dict(seen, kind="link")}, "/f", text) is True
+    assert differs({"/f": dict(seen, sha1=None)}, "/f", text) is True   # too large or unreadable: the task decides
+    assert differs({}, "/f", text) is True and differs(None, "/f", text) is True
+    assert differs(files, "/d", kind="dir", mode="0755") is False
+    assert differs(files, "/d", kind="dir", mode="0700") is True
+    assert differs(files, "/f", kind="dir", mode="0644") is True
