@@ -17,6 +17,11 @@ from xpu_ops import remote
 from xpu_ops.inventory import UsageError  # noqa: F401  (re-exported for the commands)
 
 
+# What we keep of a host's answer: diag's report is kilobytes, bundle's tarball (logs, sysfs text, package lists)
+# megabytes. A host that sends more is cut off, as verify cuts one off at remote.MAX_STDOUT.
+MAX_STDOUT = 256 << 20
+
+
 @dataclass
 class Ran:
     target: object
@@ -51,7 +56,7 @@ def run_one(t, payload, argv, timeout) -> Ran:
     cmd = remote.ssh_command(t, [t.python, *argv])
     t0 = time.monotonic()
     try:
-        r = subprocess.run(cmd, input=payload, capture_output=True, timeout=timeout)
+        r = remote._run_capped(cmd, payload, timeout, max_stdout=MAX_STDOUT)
     except subprocess.TimeoutExpired:
         out.error = "no answer within %g s (raise --host-timeout?)" % timeout
         return out
@@ -59,6 +64,10 @@ def run_one(t, payload, argv, timeout) -> Ran:
         out.error = "cannot run %s: %s" % (cmd[0], e.strerror or e)
         return out
     out.seconds = time.monotonic() - t0
+    if r.cut:
+        out.error = "the host sent more than %d MiB on %s: cut off" % (
+            (MAX_STDOUT if r.cut == "stdout" else remote.MAX_STDERR) >> 20, r.cut)
+        return out
     # a host's stderr is foreign text: terminal escapes never reach our terminal (F14)
     out.code, out.stdout, out.stderr = r.returncode, r.stdout, clean(r.stderr.decode("utf-8", "replace"))
     last = remote._last_line(out.stderr)

@@ -135,10 +135,12 @@ class _Ran:
     cut: str = ""                    # "stdout"/"stderr" when that stream went over its limit (the process is killed)
 
 
-def _run_capped(cmd: list, payload: bytes, timeout: float) -> _Ran:
-    """subprocess.run(cmd, input=payload, capture_output=True, timeout=timeout), keeping at most MAX_STDOUT /
-    MAX_STDERR bytes: a stream over its limit ends the process. Raises TimeoutExpired and OSError as run does."""
+def _run_capped(cmd: list, payload: bytes, timeout: float, max_stdout: int = 0, max_stderr: int = 0) -> _Ran:
+    """subprocess.run(cmd, input=payload, capture_output=True, timeout=timeout), keeping at most max_stdout /
+    max_stderr bytes (default MAX_STDOUT / MAX_STDERR): a stream over its limit ends the process. Raises
+    TimeoutExpired and OSError as run does."""
     import threading
+    max_stdout, max_stderr = max_stdout or MAX_STDOUT, max_stderr or MAX_STDERR
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     got, cut = {}, []
 
@@ -164,8 +166,8 @@ def _run_capped(cmd: list, payload: bytes, timeout: float) -> _Ran:
         got[name] = b"".join(chunks)
 
     threads = [threading.Thread(target=feed, daemon=True),
-               threading.Thread(target=drain, args=("stdout", p.stdout, MAX_STDOUT), daemon=True),
-               threading.Thread(target=drain, args=("stderr", p.stderr, MAX_STDERR), daemon=True)]
+               threading.Thread(target=drain, args=("stdout", p.stdout, max_stdout), daemon=True),
+               threading.Thread(target=drain, args=("stderr", p.stderr, max_stderr), daemon=True)]
     for th in threads:
         th.start()
     try:

@@ -329,3 +329,22 @@ def test_a_hosts_terminal_escapes_do_not_reach_our_terminal(monkeypatch):
     monkeypatch.setattr(remote, "ssh_command", lambda t, argv: noisy)
     r = hostrun.run_one(SimpleNamespace(python="python3", connection="ssh"), b"", [], 10)
     assert r.code == 3 and "\x1b" not in r.stderr and "\x07" not in r.stderr and "bad" in r.stderr
+
+
+def test_a_host_that_never_stops_writing_is_cut_off(monkeypatch):
+    """diag and bundle keep at most hostrun.MAX_STDOUT of a host's answer (as verify does): the process is ended,
+    memory stays bounded, and the host gets a one-line error instead of a report."""
+    from types import SimpleNamespace
+
+    from xpu_ops import hostrun, remote
+
+    endless = ["sh", "-c", "yes xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"]
+    monkeypatch.setattr(remote, "ssh_command", lambda t, argv: endless)
+    monkeypatch.setattr(hostrun, "MAX_STDOUT", 2 << 20)
+    r = hostrun.run_one(SimpleNamespace(python="python3", connection="ssh"), b"", [], 60)
+    assert r.error == "the host sent more than 2 MiB on stdout: cut off"
+    assert len(r.stdout) <= 2 << 20
+    small = ["sh", "-c", "head -c 1048576 /dev/zero"]                      # under the limit: all of it, no error
+    monkeypatch.setattr(remote, "ssh_command", lambda t, argv: small)
+    r = hostrun.run_one(SimpleNamespace(python="python3", connection="ssh"), b"", [], 60)
+    assert r.error is None and r.code == 0 and len(r.stdout) == 1 << 20
