@@ -57,7 +57,13 @@ def _runtime(fam):
         api = "OpenCL" if not fam["level_zero"] else "OpenCL, Level Zero"
         return "%s: compute-runtime < 24.35 or its legacy1 packages" % api
     if fam["min_runtime"]:
-        return "≥ %s%s" % (fam["min_runtime"], "" if fam.get("min_runtime_exact", True) else " (known good)")
+        text = "≥ %s%s" % (fam["min_runtime"], "" if fam.get("min_runtime_exact", True) else " (known good)")
+        by_id = fam.get("min_runtime_by_id") or {}
+        earlier = sorted({v for v in by_id.values() if v})
+        none = sorted(k for k, v in by_id.items() if v is None)
+        notes = ["%d ids from %s" % (sum(1 for v in by_id.values() if v == e), e) for e in earlier]
+        notes += ["%s: no release yet" % ", ".join(none)] if none else []
+        return text + (" (%s)" % "; ".join(notes) if notes else "")
     return "any current"
 
 

@@ -56,11 +56,28 @@ def _legacy_fix(p):
             "(compute-runtime release 24.35.30872.22), or a runtime older than 24.35")
 
 
+def _runtime_needs(gpus):
+    """(what, first release or None, exact) per family on the bus: the family's min_runtime, or for a
+    device id the table lists apart (min_runtime_by_id: known earlier, or by no release) that id's own."""
+    out = {}
+    for g, fam in gpus:
+        if not fam or not fam.get("min_runtime"):
+            continue
+        by_id = {int(k, 16): v for k, v in (fam.get("min_runtime_by_id") or {}).items()}
+        dev = g.get("device_id")
+        if dev in by_id:
+            key, what, need = (fam["id"], dev), "%s (8086:%04x)" % (fam["name"], dev), by_id[dev]
+        else:
+            key, what, need = (fam["id"], None), fam["name"], fam["min_runtime"]
+        out[key] = (what, need, fam.get("min_runtime_exact", True))
+    return list(out.values())
+
+
 def _hardware_fit(f, pk):
     """(status, problem, remedy) of the runtime against the GPUs on the bus: the legacy split and each
     family's first supporting release (min_runtime in checks/gpu_families.json)."""
-    fams = [families.family_by_key(g["family"]) for g in (f.get("pci") or {}).get("gpus", []) if g.get("family")]
-    fams = list({x["id"]: x for x in fams}.values())
+    gpus = [(g, families.family_by_key(g["family"])) for g in (f.get("pci") or {}).get("gpus", []) if g.get("family")]
+    fams = list({x["id"]: x for _, x in gpus if x}.values())
     name, ver_text, ver = _runtime(pk)
     if not fams or ver is None:
         return PASS, None, None
@@ -69,18 +86,22 @@ def _hardware_fit(f, pk):
     if legacy and ver[:2] >= LEGACY_FROM and not any(pk.get(n) for n in LEGACY_PACKAGES):
         out.append((FAIL, "%s %s supports Gen12 and later only: %s get no OpenCL / Level Zero device without the "
                     "legacy packages" % (name, ver_text, ", ".join(legacy)), _legacy_fix(f["platform"])))
-    for fam in fams:
-        need = families.version_tuple(fam.get("min_runtime"))
+    for what, need_text, exact in _runtime_needs(gpus):
+        if need_text is None:
+            out.append((WARN, "no compute runtime release knows %s (up to the one our table was read from): Level "
+                        "Zero and OpenCL may show no device; a newer release may" % what,
+                        _compute_fix(f["platform"], new=True)))
+            continue
+        need = families.version_tuple(need_text)
         if need and ver[:len(need)] < need:
-            exact = fam.get("min_runtime_exact", True)
             out.append((FAIL if exact else WARN, "%s %s is older than %s, %s %s: Level Zero and OpenCL %s" % (
-                name, ver_text, fam["min_runtime"],
+                name, ver_text, need_text,
                 "the first compute runtime that supports" if exact else "the oldest compute runtime known to work on",
-                fam["name"], "will show no device" if exact else "may show no device"),
+                what, "will show no device" if exact else "may show no device"),
                         _compute_fix(f["platform"], new=True)))
     if not out:
         return PASS, None, None
-    remedy = "\n".join(dict.fromkeys(r for _, _, r in out))
+    remedy = "\n".join(dict.fromkeys(r for _, _, r in out if r))
     return worst([s for s, _, _ in out]), "; ".join(m for _, m, _ in out), remedy
 
 

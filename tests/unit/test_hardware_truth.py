@@ -264,11 +264,22 @@ def test_arc_b_on_noble_archive_runtime_fails(tmp_path):
     assert "kobuk-team/intel-graphics" in c["remedy"]
 
 
-def test_panther_lake_below_the_known_good_runtime_warns(tmp_path):
-    # the release that first supports PTL is not pinned by a stored source: below 26.09 only a warning
-    t = integrated(tmp_path, 0xB080, firmware=fw_of("ptl"))
+@pytest.mark.parametrize("device, fam, status, words", [
+    # intel/compute-runtime shared/source/dll/devices/devices_base.inl: 0xB080 from bb1a125f (25.05.32567.12),
+    # 0xB084 from 171b3984 (25.31.34666.3), 0xFD80 from 05a9f9b1 (25.27.34303.5); 0xB090 in no release up to
+    # e37c60bf. The tree's runtime is 25.18.33578.15 (Ubuntu 24.04 with the PPA).
+    (0xB080, "ptl", "pass", ()),
+    (0xB084, "ptl", "fail", ("older than 25.31", "Panther Lake")),
+    (0xB090, "ptl", "warn", ("no compute runtime release knows", "8086:b090")),
+    (0xFD80, "wcl", "fail", ("older than 25.27", "Wildcat Lake")),
+])
+def test_panther_and_wildcat_lake_runtime_per_device_id(tmp_path, device, fam, status, words):
+    t = integrated(tmp_path, device, firmware=fw_of(fam))
     c = verify(t.root)["userspace"]
-    assert c["status"] == "warn" and "26.09" in c["detail"], c
+    assert c["status"] == status, c
+    assert all(w in c["detail"] for w in words), c
+    if status != "pass":
+        assert "kobuk-team/intel-graphics" in c["remedy"], c
 
 
 def test_every_family_fact_names_a_recorded_source():
