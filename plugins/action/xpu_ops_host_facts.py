@@ -37,7 +37,8 @@ class ActionModule(ActionBase):
     _VALID_ARGS = frozenset(("root", "python", "state"))
 
     def _python(self, task_vars):
-        """The host's python: the task's, else the inventory's, else the one Ansible discovered, else python3."""
+        """The host's python: the task's, else the inventory's, else ansible.cfg's interpreter_python, else the one
+        Ansible discovered, else python3."""
         if self._task.args.get("python"):
             return self._task.args["python"]
         configured = task_vars.get("ansible_python_interpreter")
@@ -45,6 +46,13 @@ class ActionModule(ActionBase):
             configured = self._templar.template(configured)
             if configured and configured not in _AUTO:
                 return configured
+        try:
+            from ansible import constants as C  # noqa: PLC0415
+            configured = C.config.get_config_value("INTERPRETER_PYTHON", variables=task_vars)
+        except Exception:  # an ansible-core that names it otherwise: discovery's answer below
+            configured = None
+        if configured and configured not in _AUTO:
+            return configured
         return (task_vars.get("ansible_facts") or {}).get("discovered_interpreter_python") or "python3"
 
     def run(self, tmp=None, task_vars=None):

@@ -226,3 +226,23 @@ def test_host_file_differs_only_saves_a_round_trip_where_the_file_is_exactly_so(
     assert differs(files, "/d", kind="dir", mode="0755") is False
     assert differs(files, "/d", kind="dir", mode="0700") is True
     assert differs(files, "/f", kind="dir", mode="0644") is True
+
+
+def test_action_plugin_runs_the_interpreter_ansible_cfg_names(tmp_path):
+    """ansible.cfg names /usr/bin/python3 (no discovery round trip): the host read runs that interpreter too, not
+    whatever python3 is first on the host's PATH."""
+    marker, wrapper = tmp_path / "used", tmp_path / "py"
+    wrapper.write_text("#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --facts ] && touch %s; done\nexec %s \"$@\"\n"
+                       % (marker, sys.executable))
+    wrapper.chmod(0o755)
+    play, out = tmp_path / "play.yml", tmp_path / "out.txt"
+    play.write_text(PLAY)
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_PYTHON_INTERPRETER": str(wrapper),
+           "ANSIBLE_NOCOLOR": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    r = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                        "--check", "-e", json.dumps({"roots": [str(ht.arc_b_xe(tmp_path / "arc").root)],
+                                                     "out": str(out)}), str(play)],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert json.loads(out.read_text())["families"] == [["arc-b"]]
+    assert marker.exists(), "the host read ran another python3"
