@@ -18,7 +18,7 @@ options:
     type: path
     default: /
   python:
-    description: The host's python3; default the interpreter Ansible uses there.
+    description: The host's python3; default the interpreter Ansible uses there (inventory, ansible.cfg, discovery).
     type: str
   state:
     description:
