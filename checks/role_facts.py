@@ -56,8 +56,11 @@ def render_nodes(root):
 
 
 # dpkg states of a package that is there (the second letter of db:Status-Abbrev is not n or c), and those a
-# run cut half-way leaves, which `dpkg --audit` reports and `dpkg --configure -a` finishes (dpkg(1), "Package
-# states"; dpkg's src/main/enquiry.c audit table).
+# run cut half-way leaves, which `dpkg --audit` reports and `dpkg --configure -a` finishes: guillemj/dpkg
+# src/main/enquiry.c @11a54cf29eee59de0e288faaba25a16e506969be, audit_problems (the reinstreq flag, unpacked,
+# half-configured, half-installed, triggers-awaited, triggers-pending). dpkg reads its journal, the all-digit
+# files of updates/, over the status file in name order (lib/dpkg/dbmodify.c cleanupdates,
+# @001b387eae4275c9d76234190f09d13eaee14ae6); apt refuses to run while it has entries ("dpkg was interrupted").
 _DPKG_GONE = {"not-installed", "config-files"}
 _DPKG_HALF = {"half-installed", "unpacked", "half-configured", "triggers-awaited", "triggers-pending"}
 FILE_LIMIT = 1 << 20           # a file the roles manage is small: a larger one is "differs" (no checksum)
@@ -107,28 +110,32 @@ def _file(root, path):
     return out
 
 
+def _dpkg_stanzas(data):
+    """((package, architecture), Status words) of each stanza of a dpkg status or journal file."""
+    for stanza in data.decode("utf-8", "replace").split("\n\n"):
+        fields = {}
+        for line in stanza.splitlines():
+            key, _, value = line.partition(":")
+            if key in ("Package", "Architecture", "Status"):
+                fields[key] = value.strip()
+        status = fields.get("Status", "").split()
+        if fields.get("Package") and len(status) == 3:
+            yield (fields["Package"], fields.get("Architecture")), status
+
+
 def _dpkg(root):
     """{"installed": names, "interrupted": bool} from /var/lib/dpkg/status and its journal (updates/), as
     `dpkg-query -W` and `dpkg --audit` read them; None without dpkg."""
     data = root.read_bytes("/var/lib/dpkg/status", 256 << 20)
     if data is None:
         return None
-    installed, interrupted = [], False
-    for stanza in data.decode("utf-8", "replace").split("\n\n"):
-        name = status = None
-        for line in stanza.splitlines():
-            if line.startswith("Package:"):
-                name = line[8:].strip()
-            elif line.startswith("Status:"):
-                status = line[7:].split()
-        if not name or not status or len(status) != 3:
-            continue
-        if status[2] not in _DPKG_GONE:
-            installed.append(name)
-        if status[1] != "ok" or status[2] in _DPKG_HALF:
-            interrupted = True
-    journal = [n for n in root.listdir("/var/lib/dpkg/updates") if n.isdigit()]
-    return {"installed": sorted(set(installed)), "interrupted": interrupted or bool(journal)}
+    status = dict(_dpkg_stanzas(data))
+    journal = sorted(n for n in root.listdir("/var/lib/dpkg/updates") if n.isdigit())
+    for name in journal:
+        status.update(_dpkg_stanzas(root.read_bytes("/var/lib/dpkg/updates/" + name, 64 << 20) or b""))
+    installed = {pkg for (pkg, _), (_, _, st) in status.items() if st not in _DPKG_GONE}
+    half = any(flag != "ok" or st in _DPKG_HALF for _, flag, st in status.values())
+    return {"installed": sorted(installed), "interrupted": half or bool(journal)}
 
 
 def state(root, query):

@@ -12,14 +12,15 @@ import hashlib
 from ansible.errors import AnsibleFilterError
 
 
-def host_file_differs(files, path, content=None, mode="0644", uid=0, gid=0, kind="file"):
-    """True unless `files[path]` (the state read) is a `kind` with this mode and owner, and for a file exactly
-    this content (text, written as UTF-8 as the template and copy modules write it)."""
+def host_file_differs(state, path, content=None, mode="0644", uid=0, gid=0, kind="file"):
+    """True unless the state read (xpu_ops_host_facts' ``state``) saw `path` as a `kind` with this mode and owner,
+    and for a file exactly this content (text, written as UTF-8 as the template and copy modules write it)."""
     if kind not in ("file", "dir"):
         raise AnsibleFilterError("host_file_differs: kind must be file or dir, got %r" % (kind,))
     if kind == "file" and content is None:
         raise AnsibleFilterError("host_file_differs: a file needs its content")
-    seen = (files or {}).get(path) if isinstance(files, dict) else None
+    files = state.get("files") if isinstance(state, dict) else None
+    seen = files.get(path) if isinstance(files, dict) else None
     if not isinstance(seen, dict) or not seen.get("exists") or seen.get("kind") != kind:
         return True
     if str(seen.get("mode")) != "%04o" % int(str(mode), 8) or seen.get("uid") != uid or seen.get("gid") != gid:

@@ -190,8 +190,11 @@ def test_state_dpkg_clean_and_journal(tmp_path):
     tree = ht.arc_a_i915(tmp_path / "t")
     tree.write("/var/lib/dpkg/status", "Package: clinfo\nStatus: install ok installed\n")
     assert state_of(tree.root, {"dpkg": True})["dpkg"] == {"installed": ["clinfo"], "interrupted": False}
-    tree.write("/var/lib/dpkg/updates/0003", "Package: clinfo\nStatus: install ok installed\n")
-    assert state_of(tree.root, {"dpkg": True})["dpkg"]["interrupted"] is True   # dpkg's journal not yet merged
+    # dpkg's journal, read over the status file in name order, not yet merged (apt refuses to run meanwhile)
+    tree.write("/var/lib/dpkg/updates/0003", "Package: clinfo\nStatus: purge ok not-installed\n\n"
+               "Package: libze1\nStatus: install ok unpacked\n")
+    tree.write("/var/lib/dpkg/updates/0004", "Package: libze1\nStatus: install ok installed\n")
+    assert state_of(tree.root, {"dpkg": True})["dpkg"] == {"installed": ["libze1"], "interrupted": True}
     assert state_of(tree.root, {})["dpkg"] is None
 
 
@@ -215,17 +218,21 @@ def test_host_file_differs_only_saves_a_round_trip_where_the_file_is_exactly_so(
     text = "options i915 enable_guc=3\n"
     seen = {"exists": True, "kind": "file", "mode": "0644", "uid": 0, "gid": 0,
             "sha1": hashlib.sha1(text.encode()).hexdigest()}
-    files = {"/f": seen, "/d": {"exists": True, "kind": "dir", "mode": "0755", "uid": 0, "gid": 0, "sha1": None}}
-    assert differs(files, "/f", text) is False
-    assert differs(files, "/f", text + "x") is True                     # content
-    assert differs(files, "/f", text, mode="0600") is True              # mode
-    assert differs({"/f": dict(seen, uid=1000)}, "/f", text) is True    # owner
-    assert differs({"/f": dict(seen, kind="link")}, "/f", text) is True
-    assert differs({"/f": dict(seen, sha1=None)}, "/f", text) is True   # too large or unreadable: the task decides
-    assert differs({}, "/f", text) is True and differs(None, "/f", text) is True
-    assert differs(files, "/d", kind="dir", mode="0755") is False
-    assert differs(files, "/d", kind="dir", mode="0700") is True
-    assert differs(files, "/f", kind="dir", mode="0644") is True
+    state = {"files": {"/f": seen,
+                       "/d": {"exists": True, "kind": "dir", "mode": "0755", "uid": 0, "gid": 0, "sha1": None}}}
+
+    def one(**f):
+        return {"files": {"/f": dict(seen, **f)}}
+    assert differs(state, "/f", text) is False
+    assert differs(state, "/f", text + "x") is True                    # content
+    assert differs(state, "/f", text, mode="0600") is True             # mode
+    assert differs(one(uid=1000), "/f", text) is True                  # owner
+    assert differs(one(kind="link"), "/f", text) is True
+    assert differs(one(sha1=None), "/f", text) is True                 # too large or unreadable: the task decides
+    assert differs({}, "/f", text) is True and differs(None, "/f", text) is True   # nothing read
+    assert differs(state, "/d", kind="dir", mode="0755") is False
+    assert differs(state, "/d", kind="dir", mode="0700") is True
+    assert differs(state, "/f", kind="dir", mode="0644") is True
 
 
 def test_action_plugin_runs_the_interpreter_ansible_cfg_names(tmp_path):
