@@ -64,3 +64,49 @@ def test_arc_a_gets_no_line_by_default_and_arc_b_needs_1_3_1(tmp_path):
     for case in ("arc_b_on_1_2", "arc_b_1_3_0"):
         assert seen[case]["failed"].startswith("Arc B needs XPU Manager 1.3.1 or newer"), seen[case]
     assert seen["arc_b_1_3_1"]["line"] == "1.3" and seen["flex_1_2"]["line"] == "1.2"
+
+
+INSTALLED_PLAY = """
+- name: Which read of the installed packages the role goes by
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: The role's variables
+      ansible.builtin.include_vars: "{{ repo }}/roles/xpumanager/vars/main.yml"
+    - name: Keep what each situation gives
+      ansible.builtin.set_fact:
+        seen: "{{ seen | default({}) | combine({item.name: __xpumanager_installed}) }}"
+      vars:
+        __intel_gpu_driver_host: "{{ item.driver }}"
+        __xpumanager_host: "{{ item.own }}"
+        __xpumanager_host_now: "{{ item.now }}"
+      loop:
+        - {name: driver_read, driver: {state: {dpkg: {installed: [xpumanager]}}}, own: {skipped: true},
+           now: {skipped: true}}
+        - {name: own_read, driver: {}, own: {state: {dpkg: {installed: [xpu-smi]}}}, now: {skipped: true}}
+        - {name: read_again, driver: {state: {dpkg: {installed: [xpumanager]}}}, own: {skipped: true},
+           now: {state: {dpkg: {installed: [openssl]}}}}
+        - {name: nothing_read, driver: {}, own: {skipped: true}, now: {skipped: true}}
+    - name: Write
+      ansible.builtin.copy:
+        content: "{{ seen | to_json }}"
+        dest: "{{ out }}"
+        mode: "0644"
+"""
+
+
+def test_installed_packages_come_from_the_latest_read(tmp_path):
+    # the driver's rename step (apt remove of an old package name) may remove XPU Manager with it: after a
+    # package change in the run, install.yml reads again and that read wins; nothing read means "none installed",
+    # so apt decides
+    (tmp_path / "play.yml").write_text(INSTALLED_PLAY)
+    out = tmp_path / "seen.json"
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    r = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                        "-e", f"ansible_python_interpreter={sys.executable}", "-e",
+                        json.dumps({"out": str(out), "repo": str(REPO)}), str(tmp_path / "play.yml")],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert json.loads(out.read_text()) == {"driver_read": ["xpumanager"], "own_read": ["xpu-smi"],
+                                           "read_again": ["openssl"], "nothing_read": []}
