@@ -22,8 +22,12 @@ PASS_IN = ("docker run --device /dev/dxg -v /usr/lib/wsl:/usr/lib/wsl:ro -e LD_L
            "(Docker Desktop: the same flags; /dev/dri does not exist under WSL2)")
 
 
-def _not_wsl(f):
-    return None if f["platform"]["wsl2"] else "not WSL2"
+def _wsl2_only(fn):
+    """Every check here: skipped, with the reason, on a host that is not WSL2."""
+    def run(f):
+        return fn(f) if f["platform"]["wsl2"] else (SKIP, "not WSL2", "", {})
+    run.__name__, run.__doc__ = fn.__name__, fn.__doc__
+    return run
 
 
 def _in_container(f):
@@ -31,10 +35,8 @@ def _in_container(f):
 
 
 @check("wsl2.dxg", "WSL2: /dev/dxg usable by the user", needs=("platform", "wsl", "user"))
+@_wsl2_only
 def wsl2_dxg(f):
-    why = _not_wsl(f)
-    if why:
-        return SKIP, why, "", {}
     d, user = f["wsl"]["dxg"], f["user"]
     ev = {"dxg": d, "user": user["name"], "container": f["platform"]["container"]}
     if d is None or not d["is_char"]:
@@ -59,10 +61,8 @@ def wsl2_dxg(f):
 
 
 @check("wsl2.libs", "WSL2: Windows GPU libraries and the loader path", needs=("platform", "wsl"))
+@_wsl2_only
 def wsl2_libs(f):
-    why = _not_wsl(f)
-    if why:
-        return SKIP, why, "", {}
     w = f["wsl"]
     libs, ld = w["libs"], w["loader"]
     ev = {"libs": libs, "loader": ld}
@@ -91,10 +91,8 @@ def wsl2_libs(f):
 
 
 @check("wsl2.runtime", "WSL2: compute runtime new enough for WSL2", needs=("platform", "userspace"))
+@_wsl2_only
 def wsl2_runtime(f):
-    why = _not_wsl(f)
-    if why:
-        return SKIP, why, "", {}
     pk = f["userspace"]["packages"] or {}
     name = next((n for n in RUNTIME_PACKAGES if pk.get(n)), None)
     ev = {"package": name, "version": pk.get(name) if name else None, "minimum": "21.30.20482"}
@@ -113,10 +111,8 @@ def wsl2_runtime(f):
 
 
 @check("wsl2.driver", "WSL2: Intel driver on the Windows host", needs=("platform", "wsl"))
+@_wsl2_only
 def wsl2_windows_driver(f):
-    why = _not_wsl(f)
-    if why:
-        return SKIP, why, "", {}
     w = f["wsl"]
     ev = {"drivers_dir": w["drivers_dir"], "intel_drivers": w["intel_drivers"], "minimum": "30.0.100.9955"}
     read = [d for d in w["intel_drivers"] if version_tuple(d["version"])]
