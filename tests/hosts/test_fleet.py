@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import testhosts as th
+from tests.support.verify_run import run_invoke
 from tests.support.fleet_formats import parse_prometheus, validate_json, validate_junit
 from tests.support.xpum_standins import SilentListener
 
@@ -52,12 +53,7 @@ def fleet(systemd_host, tmp_path_factory):
 
 
 def invoke_verify(*args, timeout=180):
-    env = {**os.environ, "NO_COLOR": "1"}
-    t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "invoke", "verify", *map(str, args)], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=timeout)
-    print(f"\nfleet verify {' '.join(map(str, args[:4]))}...: {time.monotonic() - t0:.2f} s (exit {r.returncode})")
-    return r
+    return run_invoke("verify", *args, timeout=timeout, label="fleet verify %s..." % " ".join(map(str, args[:4])))
 
 
 def test_every_address_is_a_host_for_ansible(fleet):

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import xpu_smi_standin as S
+from tests.support.verify_run import run_invoke
 
 pytestmark = pytest.mark.hosts
 
@@ -52,12 +53,7 @@ def device_state(host):
 
 
 def invoke(host, *args, timeout=240, label=None):
-    env = {**os.environ, "NO_COLOR": "1", "ANSIBLE_NOCOLOR": "1"}
-    t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "invoke", *map(str, args)], cwd=REPO, env=env, capture_output=True,
-                       text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    print("\n%s: %.2f s (exit %d)" % (label or args[0], time.monotonic() - t0, r.returncode))
-    return r
+    return run_invoke(*args, timeout=timeout, label=label or args[0])
 
 
 def _controlling_terminal():

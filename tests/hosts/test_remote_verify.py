@@ -2,7 +2,6 @@
 host that has python3 and nothing else, the report rendered here. The host has no GPU, so the
 report fails on pci.gpu; a host that cannot be verified gives exit 2 and one line."""
 import json
-import os
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import testhosts as th
+from tests.support.verify_run import run_invoke
 
 pytestmark = pytest.mark.hosts
 
@@ -20,15 +20,7 @@ ERROR = "xpu-ops verify: error: "
 
 
 def invoke_verify(*args, timeout=180, label="remote verify"):
-    """`invoke verify ARGS` as a user runs it; prints (does not assert) how long it took."""
-    env = {**os.environ, "NO_COLOR": "1"}
-    for k in ("XPU_MANAGER_URL", "XPU_MANAGER_USER", "XPU_MANAGER_PASSWORD"):
-        env.pop(k, None)
-    t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "invoke", "verify", *map(str, args)], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=timeout)
-    print(f"\n{label}: {time.monotonic() - t0:.2f} s (exit {r.returncode})")
-    return r
+    return run_invoke("verify", *args, timeout=timeout, label=label)
 
 
 def one_error_line(r):
@@ -187,12 +179,7 @@ def test_kernel_log_and_levelzero_run_there(host):
 
 
 def invoke_provision(*args, timeout=300, label="provision"):
-    env = {**os.environ, "NO_COLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
-    t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "invoke", "provision", *map(str, args)], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=timeout)
-    print(f"\n{label}: {time.monotonic() - t0:.2f} s (exit {r.returncode})")
-    return r
+    return run_invoke("provision", *args, timeout=timeout, label=label)
 
 
 def test_provision_unknown_host_key_names_ssh_keyscan(host):
